@@ -1,0 +1,173 @@
+"""Results tables in the paper's Table II format: markdown, JSON and a PNG chart.
+
+One `ModelResult` per trained model (teacher, students with and without
+distillation) holds its parameter counts, inference latency and validation and
+test scores (fractions, as `ser_keras.training.metrics.classification_metrics`
+returns them; the tables print percentages).
+
+Example:
+
+>>> result = ModelResult(
+...     name="BERT_2-VGGish + KD", text_layers=2, distilled=True,
+...     params={"total": 87_030_000}, latency_ms=19.6,
+...     validation={"bacc": 0.79, "acc": 0.78, "mf1": 0.78, "wf1": 0.77},
+...     test={"bacc": 0.79, "acc": 0.78, "mf1": 0.78, "wf1": 0.78})
+>>> print(results_markdown([result]).splitlines()[2])
+| BERT_2-VGGish + KD | 87.03 | 19.60 | 79.00 | 78.00 | 78.00 | 77.00 | 79.00 | 78.00 | 78.00 | 78.00 |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Metric keys in the column order of the paper's Table II.
+TABLE_METRICS: tuple[str, ...] = ("bacc", "acc", "mf1", "wf1")
+
+
+@dataclass
+class ModelResult:
+    """The measured figures of one model.
+
+    Args:
+        name: a display name, e.g. `"BERT_4-VGGish + KD"`.
+        text_layers: transformer layers kept in the text encoder.
+        distilled: whether it was trained with knowledge distillation.
+        params: parameter counts by component; `"total"` is the Table II column.
+        latency_ms: median inference time per sample (batch 1), in milliseconds.
+        validation: validation scores (fractions) keyed by `TABLE_METRICS`.
+        test: test scores (fractions) keyed by `TABLE_METRICS`.
+        role: `"teacher"` or `"student"`.
+        extra: anything else worth keeping (e.g. standard deviations across folds).
+
+    Example:
+
+    >>> ModelResult("BERT_6-VGGish", 6, False).role
+    'student'
+    """
+
+    name: str
+    text_layers: int
+    distilled: bool
+    params: dict[str, int] = field(default_factory=dict)
+    latency_ms: float | None = None
+    validation: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    role: str = "student"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict.
+
+        Example:
+
+        >>> ModelResult("m", 2, True).to_dict()["distilled"]
+        True
+        """
+        return dataclasses.asdict(self)
+
+
+def _percent(scores: dict[str, float], key: str) -> str:
+    value = scores.get(key)
+    return "-" if value is None else f"{100.0 * value:.2f}"
+
+
+def results_markdown(results: Sequence[ModelResult]) -> str:
+    """The results as a markdown table with the columns of the paper's Table II.
+
+    Example:
+
+    >>> results_markdown([]).splitlines()[0].startswith("| Methods | Total Params (M)")
+    True
+    """
+    metric_names = [key.upper() for key in TABLE_METRICS]
+    header = (
+        ["Methods", "Total Params (M)", "Inference Time (ms)"]
+        + [f"Val {name}" for name in metric_names]
+        + [f"Test {name}" for name in metric_names]
+    )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for result in results:
+        total = result.params.get("total")
+        cells = [
+            result.name,
+            "-" if total is None else f"{total / 1e6:.2f}",
+            "-" if result.latency_ms is None else f"{result.latency_ms:.2f}",
+            *[_percent(result.validation, key) for key in TABLE_METRICS],
+            *[_percent(result.test, key) for key in TABLE_METRICS],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, title: str) -> None:
+    """Saves a grouped bar chart of the test scores per model, with latency in the labels.
+
+    Example:
+
+    >>> results_chart_png(results, "results.png", "Demo corpus")  # doctest: +SKIP
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(max(6.0, 1.6 * len(results) + 2.0), 4.5))
+    axes = figure.add_subplot()
+    width = 0.8 / len(TABLE_METRICS)
+    positions = np.arange(len(results))
+    for index, key in enumerate(TABLE_METRICS):
+        values = [100.0 * result.test.get(key, np.nan) for result in results]
+        axes.bar(positions + (index - 1.5) * width, values, width, label=f"test {key.upper()}")
+    labels = [
+        result.name + ("" if result.latency_ms is None else f"\n{result.latency_ms:.1f} ms")
+        for result in results
+    ]
+    axes.set_xticks(positions, labels=labels, fontsize=8)
+    axes.set_ylabel("score (%)")
+    axes.set_ylim(0, 100)
+    axes.axhline(100.0 / 4, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
+    axes.set_title(title)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    FigureCanvasAgg(figure).print_png(os.fspath(path))
+
+
+def save_results(
+    results: Sequence[ModelResult],
+    output_dir: str | os.PathLike,
+    title: str = "Results",
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Writes `results.md`, `results.json` and `results.png` to `output_dir`.
+
+    Returns:
+        The paths written, keyed by `"markdown"`, `"json"` and `"png"`.
+
+    Example:
+
+    >>> paths = save_results(results, "saved_models/run")  # doctest: +SKIP
+    >>> sorted(paths)  # doctest: +SKIP
+    ['json', 'markdown', 'png']
+    """
+    output_dir = os.fspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    paths = {
+        "markdown": os.path.join(output_dir, "results.md"),
+        "json": os.path.join(output_dir, "results.json"),
+        "png": os.path.join(output_dir, "results.png"),
+    }
+    with open(paths["markdown"], "w", encoding="utf-8") as handle:
+        handle.write(f"# {title}\n\n" + results_markdown(results))
+    with open(paths["json"], "w", encoding="utf-8") as handle:
+        json.dump(
+            {"title": title, "metadata": metadata or {}, "models": [r.to_dict() for r in results]},
+            handle,
+            indent=2,
+        )
+    results_chart_png(results, paths["png"], title)
+    return paths
