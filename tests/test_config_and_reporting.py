@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ser_keras import config, reporting
+from ser_keras import config, latency, reporting
 from ser_keras.config import Recipe, get_recipe
 from ser_keras.reporting import ModelResult, results_markdown, save_results
 
@@ -69,7 +69,28 @@ def test_save_results_writes_markdown_json_and_png(tmp_path):
     assert open(paths["png"], "rb").read(4) == b"\x89PNG"
 
 
-@pytest.mark.parametrize("module", [config, reporting])
+@pytest.mark.parametrize("module", [config, reporting, latency])
 def test_docstring_examples_run(module):
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0
+
+
+def test_latency_is_the_median_of_single_sample_calls():
+    import time
+
+    from ser_keras.latency import measure_latency
+
+    delays = [0.001, 0.001, 0.02]  # one slow sample in three: the median ignores it
+    calls = []
+
+    def predict(delay):
+        calls.append(delay)
+        time.sleep(delay)
+        return np.zeros(1)
+
+    stats = measure_latency(predict, delays, warmup=1, repeats=9)
+    assert len(calls) == 10 and stats["runs"] == 9
+    assert 1.0 <= stats["median_ms"] < 15.0
+    assert stats["mean_ms"] > stats["median_ms"]
+    with pytest.raises(ValueError, match="at least one sample"):
+        measure_latency(predict, [])
