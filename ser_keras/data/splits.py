@@ -1,0 +1,317 @@
+"""Train / validation / test splits: paper, leave-one-session-out, split file, manifest column.
+
+* `paper`: the authors' split: stratified random 10 % test, then 10 % of the rest
+  validation (seed 0), with scikit-learn's `train_test_split`. Speaker-dependent.
+* `loso`: leave-one-session-out, the speaker-independent protocol. Fold k holds
+  out the k-th session (sorted by name): validation on one of its two speakers
+  (by default the female one), test on the other; the other sessions train.
+* `split-file`: a CSV `utterance_id,split` that reproduces any published split.
+* `manifest`: the `split` column of a manifest (the demo corpus splits by voice).
+
+Example:
+
+>>> splits = make_splits(corpus.utterances, "paper")  # doctest: +SKIP
+>>> splits.counts()  # doctest: +SKIP
+{'train': 4479, 'validation': 498, 'test': 554}
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from sklearn.model_selection import train_test_split
+
+from ser_keras.data.errors import DatasetError
+from ser_keras.data.records import SPLIT_NAMES, Utterance
+
+logger = logging.getLogger(__name__)
+
+#: The split kinds understood by `make_splits`.
+SPLIT_KINDS: tuple[str, ...] = ("paper", "loso", "split-file", "manifest")
+
+_SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation"}
+
+
+class Splits(NamedTuple):
+    """The utterances of the train, validation and test splits.
+
+    Example:
+
+    >>> Splits([], [], []).counts()
+    {'train': 0, 'validation': 0, 'test': 0}
+    """
+
+    train: list[Utterance]
+    validation: list[Utterance]
+    test: list[Utterance]
+
+    def counts(self) -> dict[str, int]:
+        """Number of utterances per split."""
+        return {name: len(items) for name, items in self._asdict().items()}
+
+
+def normalize_split_name(value: str) -> str | None:
+    """Canonical split name: "train", "validation" or "test"; `None` for an empty value.
+
+    "val", "valid" and "dev" mean "validation"; case and surrounding spaces are ignored.
+
+    Raises:
+        ValueError: for any other value.
+
+    Example:
+
+    >>> normalize_split_name(" Dev ")
+    'validation'
+    """
+    name = value.strip().lower()
+    if not name:
+        return None
+    name = _SPLIT_ALIASES.get(name, name)
+    if name not in SPLIT_NAMES:
+        raise ValueError(f"unknown split '{value}'; use one of {list(SPLIT_NAMES)}.")
+    return name
+
+
+def paper_split(
+    utterances: Sequence[Utterance],
+    test_fraction: float = 0.1,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> Splits:
+    """The paper's stratified split: `test_fraction` test, then `validation_fraction` of the rest.
+
+    Args:
+        utterances: the corpus, in reading order (the order changes which items are drawn).
+        test_fraction: share of all utterances that go to the test split.
+        validation_fraction: share of the remaining utterances that go to validation.
+        seed: the `random_state` of both `train_test_split` calls.
+
+    Example:
+
+    >>> splits = paper_split(corpus.utterances)  # doctest: +SKIP
+    >>> splits.counts()  # IEMOCAP, 5,531 utterances  # doctest: +SKIP
+    {'train': 4479, 'validation': 498, 'test': 554}
+    """
+    items = list(utterances)
+    rest, test = train_test_split(
+        items, test_size=test_fraction, random_state=seed, stratify=[item.label for item in items]
+    )
+    train, validation = train_test_split(
+        rest,
+        test_size=validation_fraction,
+        random_state=seed,
+        stratify=[item.label for item in rest],
+    )
+    return _logged(Splits(train, validation, test), "paper")
+
+
+def loso_split(utterances: Sequence[Utterance], fold: int, validation_gender: str = "F") -> Splits:
+    """Leave-one-session-out fold `fold` (1-based).
+
+    The sessions are sorted by name; fold k holds out the k-th. Its speaker of
+    gender `validation_gender` is the validation split, its other speaker the
+    test split; all other sessions are the training split.
+
+    Args:
+        utterances: items with `session`, `speaker` and `gender` set (IEMOCAP).
+        fold: 1 ... number of sessions.
+        validation_gender: the gender ("F" or "M") of the held-out session's
+            speaker used for validation; swap it to test on the other one.
+
+    Raises:
+        DatasetError: when items lack session/speaker/gender, when `fold` is
+            out of range, or when the held-out session does not have exactly
+            one speaker of each gender.
+
+    Example:
+
+    >>> splits = loso_split(corpus.utterances, fold=1)  # doctest: +SKIP
+    >>> {item.speaker for item in splits.test}  # doctest: +SKIP
+    {'Ses01M'}
+    """
+    lacking = [
+        item.utterance_id
+        for item in utterances
+        if not (item.session and item.speaker and item.gender)
+    ]
+    if lacking:
+        raise DatasetError(
+            f"Leave-one-session-out needs session, speaker and gender for every utterance; "
+            f"{len(lacking)} lack them (e.g. '{lacking[0]}'). Use it with IEMOCAP, or use "
+            "a split file or the manifest's split column."
+        )
+    sessions = sorted({item.session for item in utterances})
+    if not 1 <= fold <= len(sessions):
+        raise DatasetError(
+            f"LOSO fold must be in 1..{len(sessions)} (sessions {sessions}); got {fold}."
+        )
+    held_out = sessions[fold - 1]
+    speakers = {(item.gender, item.speaker) for item in utterances if item.session == held_out}
+    genders = sorted(gender for gender, _ in speakers)
+    if genders != ["F", "M"] or validation_gender not in genders:
+        raise DatasetError(
+            f"LOSO needs one female and one male speaker in the held-out session {held_out} "
+            f"and validation_gender 'F' or 'M'; found speakers {sorted(speakers)} and "
+            f"validation_gender '{validation_gender}'."
+        )
+    train, validation, test = [], [], []
+    for item in utterances:
+        if item.session != held_out:
+            train.append(item)
+        elif item.gender == validation_gender:
+            validation.append(item)
+        else:
+            test.append(item)
+    return _logged(Splits(train, validation, test), f"loso fold {fold} (held out {held_out})")
+
+
+def read_split_file(path: str | os.PathLike) -> dict[str, str]:
+    """Reads a split CSV with header `utterance_id,split` into `{utterance_id: split}`.
+
+    Raises:
+        DatasetError: for a missing file or column, an empty id, an unknown
+            split name or a repeated id, naming the line.
+
+    Example:
+
+    >>> read_split_file("iemocap_paper_split.csv")  # doctest: +SKIP
+    {'Ses01F_impro01_F000': 'train', ...}
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"Split file '{path}' does not exist.")
+    assignments: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8-sig") as csv_file:
+        reader = csv.DictReader(csv_file)
+        if not reader.fieldnames or not {"utterance_id", "split"} <= set(reader.fieldnames):
+            raise DatasetError(
+                f"Split file '{path}' must start with the header 'utterance_id,split'; "
+                f"got {reader.fieldnames}."
+            )
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            utterance_id = (row["utterance_id"] or "").strip()
+            if not utterance_id:
+                raise DatasetError(f"{where}: the 'utterance_id' field is empty.")
+            try:
+                split = normalize_split_name(row["split"] or "")
+            except ValueError as error:
+                raise DatasetError(f"{where}: field 'split': {error}") from error
+            if split is None:
+                raise DatasetError(f"{where}: the 'split' field is empty.")
+            if utterance_id in assignments:
+                raise DatasetError(f"{where}: utterance_id '{utterance_id}' is listed twice.")
+            assignments[utterance_id] = split
+    return assignments
+
+
+def split_from_file(utterances: Sequence[Utterance], path: str | os.PathLike) -> Splits:
+    """Splits the utterances as a split file says; utterances it does not list are left out.
+
+    Ids of the file that are not in the corpus (e.g. skipped clips) are logged.
+
+    Raises:
+        DatasetError: when no utterance of the corpus is in the file.
+
+    Example:
+
+    >>> splits = split_from_file(corpus.utterances, "splits.csv")  # doctest: +SKIP
+    """
+    assignments = read_split_file(path)
+    split = {name: [] for name in SPLIT_NAMES}
+    unlisted = 0
+    for item in utterances:
+        if item.utterance_id in assignments:
+            split[assignments[item.utterance_id]].append(item)
+        else:
+            unlisted += 1
+    known = {item.utterance_id for item in utterances}
+    absent = [utterance_id for utterance_id in assignments if utterance_id not in known]
+    if len(absent) == len(assignments):
+        raise DatasetError(
+            f"None of the {len(assignments)} ids of split file '{path}' is in the corpus "
+            f"(e.g. '{absent[0]}'); check that it belongs to this corpus."
+            if absent
+            else f"Split file '{path}' lists no utterance."
+        )
+    if absent:
+        logger.warning(
+            "Split file %s: %d listed ids are not in the corpus (skipped or missing), e.g. %s.",
+            path,
+            len(absent),
+            absent[:5],
+        )
+    if unlisted:
+        logger.info(
+            "Split file %s: %d utterances of the corpus are not listed and left out.",
+            path,
+            unlisted,
+        )
+    return _logged(Splits(**split), f"split file {path}")
+
+
+def split_from_field(utterances: Sequence[Utterance]) -> Splits:
+    """Splits by each utterance's own `split` field (a manifest's `split` column).
+
+    Raises:
+        DatasetError: when some utterances have no split.
+
+    Example:
+
+    >>> split_from_field([Utterance("a", "hi", "sad", split="test")]).counts()
+    {'train': 0, 'validation': 0, 'test': 1}
+    """
+    lacking = [item.utterance_id for item in utterances if item.split is None]
+    if lacking:
+        raise DatasetError(
+            f"{len(lacking)} utterances have no split (e.g. '{lacking[0]}'); fill the manifest's "
+            "'split' column or choose another split kind (paper, loso, split-file)."
+        )
+    split = {name: [item for item in utterances if item.split == name] for name in SPLIT_NAMES}
+    return _logged(Splits(**split), "manifest split column")
+
+
+def make_splits(
+    utterances: Sequence[Utterance],
+    kind: str,
+    *,
+    seed: int = 0,
+    fold: int | None = None,
+    split_file: str | os.PathLike | None = None,
+) -> Splits:
+    """Splits a corpus by one of `SPLIT_KINDS`.
+
+    Args:
+        utterances: the corpus.
+        kind: "paper", "loso", "split-file" or "manifest".
+        seed: the random seed of the paper split.
+        fold: the LOSO fold (1-based), required for "loso".
+        split_file: the CSV, required for "split-file".
+
+    Example:
+
+    >>> make_splits(corpus.utterances, "loso", fold=5).counts()  # doctest: +SKIP
+    """
+    if kind == "paper":
+        return paper_split(utterances, seed=seed)
+    if kind == "loso":
+        if fold is None:
+            raise ValueError("The 'loso' split needs `fold` (1-based session index).")
+        return loso_split(utterances, fold)
+    if kind == "split-file":
+        if split_file is None:
+            raise ValueError("The 'split-file' split needs `split_file`, a CSV utterance_id,split.")
+        return split_from_file(utterances, split_file)
+    if kind == "manifest":
+        return split_from_field(utterances)
+    raise ValueError(f"Unknown split kind '{kind}'; use one of {list(SPLIT_KINDS)}.")
+
+
+def _logged(splits: Splits, description: str) -> Splits:
+    logger.info("Split (%s): %s", description, splits.counts())
+    return splits
