@@ -1,0 +1,82 @@
+"""3M-SER teachers and students: the fusion head, model builders and parameter counts.
+
+Example:
+
+>>> from ser_keras.models import build_paper_model, build_3m_ser
+>>> teacher = build_paper_model("bert_base", vggish_weights="vggish_model.ckpt")  # doctest: +SKIP
+>>> student = build_3m_ser(num_text_layers=2)  # offline MiniLM, first 2 layers  # doctest: +SKIP
+>>> student.cached_model.output.keys()  # doctest: +SKIP
+dict_keys(['logits', 'text_features'])
+"""
+
+from ser_keras.models.builders import (
+    PAPER_MODELS,
+    PaperModel,
+    SERModels,
+    build_3m_ser,
+    build_cached_model,
+    build_paper_model,
+    build_raw_model,
+    build_ser_models,
+)
+from ser_keras.models.fusion import (
+    AUDIO_EMBEDDINGS,
+    AUDIO_MASK,
+    AUDIO_PATCHES,
+    LOGITS,
+    MODALITIES,
+    PADDING_MASK,
+    SEGMENT_IDS,
+    TEXT_FEATURES,
+    TOKEN_IDS,
+    build_fusion_head,
+)
+from ser_keras.models.layers import (
+    POOLING_MODES,
+    ConcatenateSequences,
+    MaskedPooling,
+    MaskedSelfAttentionBlock,
+    PatchEncoder,
+)
+from ser_keras.models.params import (
+    PAPER_COUNT_DEFINITION,
+    PAPER_TOTAL_PARAMS_M,
+    ModelParameters,
+    TextEncoderParameters,
+    parameter_table,
+    parameter_table_json,
+    parameter_table_markdown,
+)
+
+__all__ = [
+    "AUDIO_EMBEDDINGS",
+    "AUDIO_MASK",
+    "AUDIO_PATCHES",
+    "LOGITS",
+    "MODALITIES",
+    "PADDING_MASK",
+    "PAPER_COUNT_DEFINITION",
+    "PAPER_MODELS",
+    "PAPER_TOTAL_PARAMS_M",
+    "POOLING_MODES",
+    "SEGMENT_IDS",
+    "TEXT_FEATURES",
+    "TOKEN_IDS",
+    "ConcatenateSequences",
+    "MaskedPooling",
+    "MaskedSelfAttentionBlock",
+    "ModelParameters",
+    "PaperModel",
+    "PatchEncoder",
+    "SERModels",
+    "TextEncoderParameters",
+    "build_3m_ser",
+    "build_cached_model",
+    "build_fusion_head",
+    "build_paper_model",
+    "build_raw_model",
+    "build_ser_models",
+    "parameter_table",
+    "parameter_table_json",
+    "parameter_table_markdown",
+]

@@ -1,0 +1,168 @@
+"""The 3M-SER fusion head: attention over text tokens and audio patches, then a classifier.
+
+Architecture (the authors' code, with padding masks added for batching):
+
+* text: BERT sequence output `[B, L, H]` -> self-attention (8 heads on `H`
+  dims, dropout 0.5) -> Dense(128) -> LayerNorm(eps 1e-5);
+* audio: VGGish embeddings `[B, N, 128]` -> LayerNorm(eps 1e-5);
+* fusion: both concatenated along the sequence axis `[B, L + N, 128]` ->
+  self-attention (8 heads, dropout 0.5) -> Dense(128) -> LayerNorm;
+* pooling: the first position (the text's [CLS]), or a masked mean or max;
+* classifier: Dropout(0.5) -> Dense(64) -> LeakyReLU(0.01) -> Dense(num_classes).
+
+No residual connections, as in the original. The text-only and audio-only
+ablations keep the same blocks and drop the other modality's inputs.
+
+Example:
+
+>>> head = build_fusion_head(text_dim=768)
+>>> sorted(head.input)
+['audio_embeddings', 'audio_mask', 'padding_mask', 'text_features']
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from ser_keras.audio.params import EMBEDDING_SIZE
+from ser_keras.labels import DEFAULT_LABELS
+from ser_keras.models.layers import (
+    POOLING_MODES,
+    ConcatenateSequences,
+    MaskedPooling,
+    MaskedSelfAttentionBlock,
+)
+
+#: Input and output names shared by the data pipeline, the models and the trainer.
+TOKEN_IDS = "token_ids"
+SEGMENT_IDS = "segment_ids"
+PADDING_MASK = "padding_mask"
+TEXT_FEATURES = "text_features"
+AUDIO_PATCHES = "audio_patches"
+AUDIO_EMBEDDINGS = "audio_embeddings"
+AUDIO_MASK = "audio_mask"
+LOGITS = "logits"
+
+#: Which inputs a model fuses: both (3M-SER), or one of them (unimodal baselines).
+MODALITIES = ("multimodal", "text", "audio")
+
+#: Width of the fused sequence, attention heads, dropout, classifier units (3M-SER).
+FUSION_DIM = 128
+NUM_ATTENTION_HEADS = 8
+DROPOUT_RATE = 0.5
+CLASSIFIER_UNITS = 64
+LEAKY_RELU_SLOPE = 0.01
+LAYER_NORM_EPSILON = 1e-5
+
+
+def uses_text(modality: str) -> bool:
+    """Whether a modality setting includes the text branch.
+
+    Example:
+
+    >>> uses_text("audio")
+    False
+    """
+    _check_modality(modality)
+    return modality in ("multimodal", "text")
+
+
+def uses_audio(modality: str) -> bool:
+    """Whether a modality setting includes the audio branch.
+
+    Example:
+
+    >>> uses_audio("multimodal")
+    True
+    """
+    _check_modality(modality)
+    return modality in ("multimodal", "audio")
+
+
+def _check_modality(modality: str) -> None:
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}.")
+
+
+def _attention_block(name: str) -> MaskedSelfAttentionBlock:
+    return MaskedSelfAttentionBlock(
+        output_dim=FUSION_DIM,
+        num_heads=NUM_ATTENTION_HEADS,
+        dropout=DROPOUT_RATE,
+        epsilon=LAYER_NORM_EPSILON,
+        name=name,
+    )
+
+
+def build_fusion_head(
+    text_dim: int | None,
+    num_classes: int = len(DEFAULT_LABELS),
+    pooling: str = "cls",
+    modality: str = "multimodal",
+    audio_dim: int = EMBEDDING_SIZE,
+    name: str = "fusion_head",
+) -> keras.Model:
+    """Builds the fusion head on encoder outputs (a functional model).
+
+    Args:
+        text_dim: width `H` of the text features (BERT hidden size); unused
+            (may be `None`) for `modality="audio"`.
+        num_classes: number of emotion classes.
+        pooling: `"cls"` (3M-SER: the text's first token), `"mean"` or `"max"`.
+        modality: `"multimodal"`, `"text"` or `"audio"`.
+        audio_dim: width of the audio embeddings (VGGish: 128).
+        name: the model's name.
+
+    Returns:
+        A model taking a dict with `"text_features"` `[B, L, H]` and
+        `"padding_mask"` `[B, L]` (text) and/or `"audio_embeddings"`
+        `[B, N, audio_dim]` and `"audio_mask"` `[B, N]` (audio), returning
+        logits `[B, num_classes]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> head = build_fusion_head(text_dim=32, modality="text")
+    >>> tuple(head({"text_features": np.zeros([2, 7, 32], "float32"),
+    ...             "padding_mask": np.ones([2, 7], bool)}).shape)
+    (2, 4)
+    """
+    with_text, with_audio = uses_text(modality), uses_audio(modality)
+    if pooling not in POOLING_MODES:
+        raise ValueError(f"pooling must be one of {POOLING_MODES}; got {pooling!r}.")
+    if pooling == "cls" and not with_text:
+        raise ValueError(
+            "pooling='cls' takes the text's [CLS] position, which an audio-only head "
+            "does not have; use pooling='mean' or 'max'."
+        )
+    if with_text and not text_dim:
+        raise ValueError(f"text_dim (the text encoder's hidden size) is required for modality={modality!r}.")
+
+    inputs, sequences, masks = {}, [], []
+    if with_text:
+        inputs[TEXT_FEATURES] = keras.Input((None, text_dim), name=TEXT_FEATURES)
+        inputs[PADDING_MASK] = keras.Input((None,), dtype="bool", name=PADDING_MASK)
+        sequences.append(_attention_block("text_attention")(inputs[TEXT_FEATURES], inputs[PADDING_MASK]))
+        masks.append(inputs[PADDING_MASK])
+    if with_audio:
+        inputs[AUDIO_EMBEDDINGS] = keras.Input((None, audio_dim), name=AUDIO_EMBEDDINGS)
+        inputs[AUDIO_MASK] = keras.Input((None,), dtype="bool", name=AUDIO_MASK)
+        audio = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="audio_layer_norm")(
+            inputs[AUDIO_EMBEDDINGS]
+        )
+        sequences.append(audio)
+        masks.append(inputs[AUDIO_MASK])
+
+    if len(sequences) > 1:
+        sequence, mask = ConcatenateSequences(name="concatenate")(sequences, masks)
+    else:
+        sequence, mask = sequences[0], masks[0]
+    fused = _attention_block("fusion_attention")(sequence, mask)
+    pooled = MaskedPooling(pooling, name=f"{pooling}_pooling")(fused, mask)
+    hidden = layers.Dropout(DROPOUT_RATE, name="classifier_dropout")(pooled)
+    hidden = layers.Dense(CLASSIFIER_UNITS, name="classifier_hidden")(hidden)
+    hidden = layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name="classifier_activation")(hidden)
+    logits = layers.Dense(num_classes, name=LOGITS)(hidden)
+    return keras.Model(inputs, logits, name=name)
+

