@@ -240,3 +240,29 @@ def test_bad_arguments(preprocessor):
         make_dataset([utterance("a", "x", "sad")], LABELS)
     with pytest.raises(DatasetError, match=r"Labels \['bored'\] are not in the label set"):
         make_dataset([utterance("a", "x", "bored")], LABELS, preprocessor=preprocessor)
+
+
+def test_epoch_seeded_order_depends_on_the_epoch_variable_alone(clips, preprocessor):
+    import tensorflow as tf
+
+    items = [
+        utterance(f"u{i}", word, LABELS[i % 4], clips[1 + i % 3]) for i, word in enumerate(WORDS)
+    ]
+    epoch = tf.Variable(0, dtype=tf.int64)
+
+    def build():
+        return make_dataset(
+            items, LABELS, preprocessor=preprocessor, batch_size=4, shuffle=True, seed=3, epoch=epoch
+        )
+
+    dataset = build()
+    first = first_words(dataset)
+    epoch.assign(1)
+    second = first_words(dataset)
+    assert sorted(first) == sorted(second) == list(range(5, 17))
+    assert first != second
+    epoch.assign(0)
+    assert first_words(dataset) == first  # epoch 0 again, as after a restart
+    fresh = build()
+    epoch.assign(1)
+    assert first_words(fresh) == second  # a new pipeline at epoch 1 repeats epoch 1

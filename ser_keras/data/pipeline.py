@@ -67,6 +67,7 @@ def make_dataset(
     audio_embeddings: Mapping[str, np.ndarray] | None = None,
     shuffle: bool = False,
     seed: int = 0,
+    epoch: tf.Variable | None = None,
     bucket_boundaries: Sequence[int] | None = DEFAULT_BUCKET_BOUNDARIES,
     max_patches: int | None = params.DEFAULT_MAX_PATCHES,
     skip_report: SkipReport | None = None,
@@ -86,6 +87,10 @@ def make_dataset(
             `[N_i, 128]`, e.g. from `EncoderCache.audio_embeddings`.
         shuffle: shuffle the utterances (reshuffled every epoch).
         seed: the shuffling seed; the same seed gives the same order.
+        epoch: an int64 variable holding the current epoch (set by
+            `ser_keras.training.stages.EpochSeed`). When given, the order of an
+            epoch is a function of `(seed, epoch)` alone, so a run resumed at
+            epoch e sees exactly the order an uninterrupted run saw.
         bucket_boundaries: length-bucket limits; `None` or empty batches in order.
         max_patches: the cap on patches per clip when decoding audio.
         skip_report: receives the clips that cannot be decoded (each is also
@@ -122,7 +127,7 @@ def make_dataset(
         }
     )
     if shuffle and items:
-        dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
+        dataset = _shuffled(dataset, len(items), seed, epoch)
     if audio_embeddings is not None:
         dataset = dataset.map(
             _cached_lookup(items, audio_embeddings, "audio_embeddings", "audio_mask"),
@@ -147,6 +152,21 @@ def make_dataset(
         dataset, batch_size, bucket_boundaries, "audio_mask" if any_audio else "padding_mask"
     )
     return dataset.map(_trim_text_padding).prefetch(tf.data.AUTOTUNE)
+
+
+def _shuffled(
+    dataset: tf.data.Dataset, size: int, seed: int, epoch: tf.Variable | None
+) -> tf.data.Dataset:
+    if epoch is None:
+        return dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    elements = next(iter(dataset.batch(size)))
+
+    def pick(position: tf.Tensor) -> dict:
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch.read_value(), tf.int64)])
+        source = tf.random.experimental.index_shuffle(position, key, size - 1)
+        return {name: tf.gather(values, source) for name, values in elements.items()}
+
+    return tf.data.Dataset.range(size).map(pick)
 
 
 def with_audio_patches(

@@ -1,0 +1,46 @@
+"""Training: the Distiller, its loss parts, classification metrics and the strategy.
+
+Example:
+
+>>> from ser_keras.training import Distiller, get_strategy
+>>> strategy = get_strategy()  # doctest: +SKIP
+>>> with strategy.scope():  # doctest: +SKIP
+...     distiller = Distiller(teacher, student, alpha=0.5, temperature=2.0)
+...     distiller.compile(optimizer="sgd")
+"""
+
+from ser_keras.training.distiller import Distiller, split_distillation_inputs
+from ser_keras.training.losses import (
+    classification_cross_entropy,
+    distillation_kl_divergence,
+    global_batch_mean,
+    masked_feature_mse,
+)
+from ser_keras.training.metrics import (
+    METRIC_NAMES,
+    ClassificationMetricsCallback,
+    classification_metrics,
+    confusion_matrix,
+    confusion_matrix_png,
+    predict_classes,
+    save_confusion_matrix_png,
+)
+from ser_keras.training.strategy import MultiReplicaFitMixin, get_strategy
+
+__all__ = [
+    "METRIC_NAMES",
+    "ClassificationMetricsCallback",
+    "Distiller",
+    "MultiReplicaFitMixin",
+    "classification_cross_entropy",
+    "classification_metrics",
+    "confusion_matrix",
+    "confusion_matrix_png",
+    "distillation_kl_divergence",
+    "get_strategy",
+    "global_batch_mean",
+    "masked_feature_mse",
+    "predict_classes",
+    "save_confusion_matrix_png",
+    "split_distillation_inputs",
+]

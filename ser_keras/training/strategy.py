@@ -1,0 +1,133 @@
+"""The `tf.distribute` strategy for a training job.
+
+* `TF_CONFIG` set (one process per worker, each with the same script):
+  `MultiWorkerMirroredStrategy`, synchronous data parallelism across workers.
+* Otherwise `MirroredStrategy` over all visible GPUs, or, without GPUs, over
+  the CPU devices (one, unless logical CPU devices were configured).
+
+Batch size and learning rate: build every `tf.data` pipeline with the GLOBAL
+batch size (the examples of one optimizer step on all replicas together);
+Keras splits each global batch across the replicas, and the Distiller's losses
+are means over the global batch (`ser_keras.training.losses.global_batch_mean`).
+The learning rate therefore belongs to the global batch and is not rescaled
+with the number of replicas: one device and N replicas given the same global
+batch take the same step. Create models, the Distiller and the optimizer, and
+call `compile`, inside `strategy.scope()`.
+
+Keras 3.15 cannot `fit` the project's models under a strategy with several
+replicas as they are: before the first step it averages one distributed batch
+across the replicas just to learn the input shapes, and that average fails for
+bool tensors (`padding_mask`, `audio_mask`: no `AddN` kernel) and, under
+`MultiWorkerMirroredStrategy`, for any input (keras-team/keras#20329); with
+several workers it also fails on the scalar logs of every step
+(tensorflow/tensorflow#72388). `MultiReplicaFitMixin` works around both; the
+`Distiller` uses it, and any model can (see its example).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+TF_CONFIG_VARIABLE = "TF_CONFIG"
+
+
+def get_strategy() -> tf.distribute.Strategy:
+    """The strategy for this process: multi-worker, multi-GPU or CPU mirrored.
+
+    Call it before any other TensorFlow work in a multi-worker job (the
+    collective runtime must start first).
+
+    Example:
+
+    >>> strategy = get_strategy()
+    >>> with strategy.scope():  # doctest: +SKIP
+    ...     distiller = Distiller(teacher, student)
+    ...     distiller.compile(optimizer="sgd")
+    """
+    if os.environ.get(TF_CONFIG_VARIABLE):
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        logger.info(
+            "TF_CONFIG is set: MultiWorkerMirroredStrategy with %d replicas in sync.",
+            strategy.num_replicas_in_sync,
+        )
+        return strategy
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices=devices)
+    logger.info(
+        "MirroredStrategy over %d %s device(s): %s.",
+        len(devices),
+        "GPU" if gpus else "CPU",
+        ", ".join(devices),
+    )
+    return strategy
+
+
+class MultiReplicaFitMixin:
+    """Makes `fit`/`evaluate` of a `keras.Model` work with several replicas.
+
+    Two Keras 3.15 defects are worked around, both only under `tf.distribute`:
+
+    * Before the first step Keras averages one distributed batch across the
+      replicas just to learn the input shapes, which fails for bool tensors and,
+      with several workers, for every input (keras-team/keras#20329). The mixin
+      builds from the first local replica's share instead (same structure and
+      dtypes).
+    * With several workers Keras averages the step's logs along axis 0, which
+      fails for scalar metrics (tensorflow/tensorflow#72388). The mixin returns
+      them with shape `[1]`; the epoch logs are read from the metrics, so they
+      stay scalars.
+
+    Put it before `keras.Model` in the bases. A subclass that overrides
+    `train_step`/`test_step` passes its logs through `multi_worker_safe_logs`.
+
+    Example:
+
+    >>> import keras
+    >>> class MultiReplicaModel(MultiReplicaFitMixin, keras.Model):
+    ...     pass
+    >>> inputs = keras.Input((3,), dtype="bool", name="mask")
+    >>> outputs = keras.layers.Dense(2)(keras.ops.cast(inputs, "float32"))
+    >>> model = MultiReplicaModel(inputs, outputs)  # a functional model with the fixes
+    """
+
+    def train_step(self, data):
+        return self.multi_worker_safe_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return self.multi_worker_safe_logs(super().test_step(data))
+
+    def multi_worker_safe_logs(self, logs: dict) -> dict:
+        """Reshapes scalar logs to `[1]` when several workers train together.
+
+        Example:
+
+        >>> logs = model.multi_worker_safe_logs({"loss": tf.constant(1.0)})  # doctest: +SKIP
+        """
+        strategy = self.distribute_strategy
+        several_workers = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+            len(strategy.extended.worker_devices) < strategy.num_replicas_in_sync
+        )
+        if not several_workers:
+            return logs
+        return {
+            name: tf.reshape(value, [1]) if value.shape.rank == 0 else value
+            for name, value in logs.items()
+        }
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Overrides the Keras 3.15 TensorFlow trainer's hook (see the class docstring).
+        strategy = self._distribute_strategy
+        if iterator is not None and strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda value: strategy.experimental_local_results(value)[0], next(batches)
+                )
+                break
+            iterator = None
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)

@@ -1,0 +1,207 @@
+"""The Distiller on tiny stand-in models (one device; several: test_training_distribution.py)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from training_stand_ins import build_stand_in_model, make_examples, numpy_softmax
+
+from ser_keras.training import Distiller
+
+
+def as_dataset(inputs, labels, batch_size=4, sample_weight=None):
+    elements = (inputs, labels) if sample_weight is None else (inputs, labels, sample_weight)
+    return tf.data.Dataset.from_tensor_slices(elements).batch(batch_size)
+
+
+def numpy_loss_parts(teacher_outputs, student_outputs, labels, padding_mask, temperature=2.0):
+    """Per-example KL * T^2, CE and masked feature MSE, from model outputs."""
+    p = numpy_softmax(teacher_outputs["logits"] / temperature)
+    q = numpy_softmax(student_outputs["logits"] / temperature)
+    kl = (p * np.log(p / q)).sum(axis=-1) * temperature**2
+    ce = -np.log(numpy_softmax(student_outputs["logits"])[np.arange(len(labels)), labels])
+    squared = ((student_outputs["text_features"] - teacher_outputs["text_features"]) ** 2).mean(-1)
+    feature = (squared * padding_mask).sum(-1) / padding_mask.sum(-1)
+    return kl, ce, feature
+
+
+def compiled_distiller(teacher, student, learning_rate=0.1, **kwargs):
+    distiller = Distiller(teacher, student, **kwargs)
+    distiller.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate))
+    return distiller
+
+
+def test_each_loss_part_is_its_own_metric_and_matches_numpy():
+    teacher, student = build_stand_in_model(seed=10), build_stand_in_model(seed=20)
+    inputs, labels = make_examples(10, seed=1)
+    weights = np.linspace(0.5, 2.0, 10).astype("float32")
+    kl, ce, feature = numpy_loss_parts(
+        teacher.predict(inputs, verbose=0),
+        student.predict(inputs, verbose=0),
+        labels,
+        inputs["padding_mask"],
+    )
+    assert not np.all(inputs["padding_mask"])  # the fixture has padded tokens
+    distiller = compiled_distiller(teacher, student, alpha=0.3)
+
+    unweighted = distiller.evaluate(as_dataset(inputs, labels), return_dict=True, verbose=0)
+    weighted = distiller.evaluate(
+        as_dataset(inputs, labels, sample_weight=weights), return_dict=True, verbose=0
+    )
+
+    total = 0.3 * kl + 0.7 * ce + feature
+    assert unweighted["kl_loss"] == pytest.approx(kl.mean(), rel=1e-4)
+    assert unweighted["ce_loss"] == pytest.approx(ce.mean(), rel=1e-4)
+    assert unweighted["feature_loss"] == pytest.approx(feature.mean(), rel=1e-4)
+    assert unweighted["loss"] == pytest.approx(total.mean(), rel=1e-4)
+    student_classes = student.predict(inputs, verbose=0)["logits"].argmax(-1)
+    assert unweighted["accuracy"] == pytest.approx(np.mean(student_classes == labels))
+    assert weighted["loss"] == pytest.approx(np.mean(weights * total), rel=1e-4)
+    assert weighted["kl_loss"] == pytest.approx(np.mean(weights * kl), rel=1e-4)
+
+
+def test_distillation_moves_the_student_toward_the_teacher():
+    teacher, student = build_stand_in_model(seed=10), build_stand_in_model(seed=20)
+    inputs, _ = make_examples(32, seed=2)
+    teacher_outputs = teacher.predict(inputs, verbose=0)
+    labels = teacher_outputs["logits"].argmax(-1).astype("int32")
+    teacher_weights = [np.array(weight) for weight in teacher.get_weights()]
+
+    def distance_to_teacher():
+        student_outputs = student.predict(inputs, verbose=0)
+        kl, _, feature = numpy_loss_parts(
+            teacher_outputs, student_outputs, labels, inputs["padding_mask"], temperature=1.0
+        )
+        return kl.mean(), feature.mean()
+
+    kl_before, feature_before = distance_to_teacher()
+    distiller = compiled_distiller(teacher, student, learning_rate=0.5)
+    history = distiller.fit(as_dataset(inputs, labels, batch_size=8), epochs=25, verbose=0)
+    kl_after, feature_after = distance_to_teacher()
+
+    assert kl_before > 0.05
+    assert kl_after < 0.5 * kl_before
+    assert feature_after < 0.5 * feature_before
+    assert history.history["kl_loss"][-1] < history.history["kl_loss"][0]
+    for before, after in zip(teacher_weights, teacher.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_teacher_runs_in_inference_mode_during_training():
+    # A teacher with heavy dropout: in training mode its logits would change every step.
+    teacher = build_stand_in_model(seed=10, dropout_rate=0.9, name="teacher")
+    student = build_stand_in_model(seed=20)
+    inputs, labels = make_examples(8, seed=3)
+    dataset = as_dataset(inputs, labels, batch_size=8)
+    distiller = compiled_distiller(teacher, student, learning_rate=0.0)
+
+    trained = distiller.fit(dataset, epochs=1, verbose=0).history
+    evaluated = distiller.evaluate(dataset, return_dict=True, verbose=0)
+
+    assert trained["kl_loss"][0] == pytest.approx(evaluated["kl_loss"], rel=1e-6)
+    assert not teacher.trainable
+
+
+def test_predict_runs_the_student_which_saves_and_reloads_alone(tmp_path):
+    teacher, student = build_stand_in_model(seed=10), build_stand_in_model(seed=20)
+    inputs, _ = make_examples(5, seed=4)
+    distiller = compiled_distiller(teacher, student)
+
+    predicted = distiller.predict(inputs, verbose=0)
+    student.save(tmp_path / "student.keras")
+    reloaded = keras.models.load_model(tmp_path / "student.keras")
+
+    expected = student.predict(inputs, verbose=0)
+    np.testing.assert_allclose(predicted["logits"], expected["logits"], rtol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(inputs, verbose=0)["logits"], expected["logits"], rtol=1e-6
+    )
+    assert not np.allclose(expected["logits"], teacher.predict(inputs, verbose=0)["logits"])
+
+
+def test_teacher_and_student_can_read_different_inputs():
+    teacher, student = build_stand_in_model(seed=10), build_stand_in_model(seed=20)
+    student_inputs, labels = make_examples(6, seed=5)
+    teacher_inputs = dict(student_inputs, token_ids=(student_inputs["token_ids"] * 3) % 16)
+    kl, _, feature = numpy_loss_parts(
+        teacher.predict(teacher_inputs, verbose=0),
+        student.predict(student_inputs, verbose=0),
+        labels,
+        student_inputs["padding_mask"],
+    )
+    distiller = compiled_distiller(teacher, student)
+
+    results = distiller.evaluate(
+        as_dataset({"teacher": teacher_inputs, "student": student_inputs}, labels),
+        return_dict=True,
+        verbose=0,
+    )
+
+    assert results["kl_loss"] == pytest.approx(kl.mean(), rel=1e-4)
+    assert results["feature_loss"] == pytest.approx(feature.mean(), rel=1e-4)
+
+
+def test_different_hidden_sizes_need_logits_only_distillation():
+    inputs, labels = make_examples(4, seed=6)
+    dataset = as_dataset(inputs, labels)
+    teacher = build_stand_in_model(seed=10, hidden_size=8)
+
+    with pytest.raises(ValueError, match="hidden size 6 but the teacher's have 8"):
+        compiled_distiller(teacher, build_stand_in_model(seed=20, hidden_size=6)).fit(
+            dataset, epochs=1, verbose=0
+        )
+    logits_only = compiled_distiller(
+        teacher, build_stand_in_model(seed=20, hidden_size=6), feature_loss_weight=0.0
+    )
+    history = logits_only.fit(dataset, epochs=1, verbose=0).history
+    assert history["feature_loss"] == [0.0]
+    assert history["kl_loss"][0] > 0
+
+
+def test_bad_arguments_get_clear_errors():
+    teacher, student = build_stand_in_model(seed=10), build_stand_in_model(seed=20)
+    with pytest.raises(ValueError, match="alpha"):
+        Distiller(teacher, student, alpha=1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        Distiller(teacher, student, temperature=0.0)
+    with pytest.raises(ValueError, match="feature_loss_weight"):
+        Distiller(teacher, student, feature_loss_weight=-1.0)
+    with pytest.raises(ValueError, match="does not take `loss`"):
+        Distiller(teacher, student).compile(optimizer="sgd", loss="mse")
+    inputs, labels = make_examples(4, seed=7)
+    distiller = Distiller(teacher, student)
+    with pytest.raises(ValueError, match="no 'padding_mask'"):
+        distiller.compute_loss_parts(
+            labels, teacher(inputs), student(inputs), {"token_ids": inputs["token_ids"]}
+        )
+    with pytest.raises(ValueError, match="must return a dict with 'logits'"):
+        distiller.compute_loss_parts(labels, teacher(inputs)["logits"], student(inputs), inputs)
+
+
+def test_backup_and_restore_resumes_to_the_uninterrupted_weights(tmp_path):
+    inputs, labels = make_examples(8, seed=8)
+    dataset = as_dataset(inputs, labels)
+
+    class InterruptAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    def new_distiller():
+        distiller = Distiller(build_stand_in_model(seed=10), build_stand_in_model(seed=20))
+        distiller.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+        return distiller
+
+    uninterrupted = new_distiller()
+    uninterrupted.fit(dataset, epochs=4, verbose=0)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(KeyboardInterrupt):
+        new_distiller().fit(
+            dataset, epochs=4, verbose=0, callbacks=[backup, InterruptAfterSecondEpoch()]
+        )
+    resumed = new_distiller()
+    history = resumed.fit(dataset, epochs=4, verbose=0, callbacks=[backup]).history
+
+    assert len(history["loss"]) == 2  # epochs 3 and 4 only
+    for expected, actual in zip(uninterrupted.student.get_weights(), resumed.student.get_weights()):
+        np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-7)
