@@ -82,6 +82,17 @@ def test_architecture_and_parameter_count():
     assert set(ORIGINAL_SCOPES) <= {layer.name for layer in model.layers}
 
 
+def test_random_vggish_is_a_usable_random_feature_extractor():
+    patches = np.random.default_rng(0).normal(-2.0, 1.5, (4, 96, 64)).astype(np.float32)
+    embeddings = build_vggish()(patches).numpy()
+    # He-normal keeps activations of order 1 (the original N(0, 0.01) gives ~1e-6) ...
+    assert 0.05 < np.abs(embeddings).mean() < 50
+    # ... and different patches give different embeddings.
+    assert np.abs(embeddings[0] - embeddings[1]).mean() > 0.01 * np.abs(embeddings).mean()
+    original = vggish_model.vggish_network(initializer="original")(patches).numpy()
+    assert np.abs(original).mean() < 1e-3
+
+
 def test_random_weights_warn_once(caplog, monkeypatch):
     monkeypatch.setattr(vggish_model, "_warned_random", False)
     with caplog.at_level(logging.WARNING, logger="ser_keras.vggish.model"):

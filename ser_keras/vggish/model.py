@@ -23,14 +23,24 @@ logger = logging.getLogger(__name__)
 _warned_random = False
 
 
-def _conv(filters: int, name: str) -> layers.Conv2D:
+#: The original training initialiser, N(0, 0.01) truncated.
+ORIGINAL_INITIALIZER = "original"
+
+
+def _initializer(kind: str) -> keras.initializers.Initializer:
+    if kind == ORIGINAL_INITIALIZER:
+        return keras.initializers.TruncatedNormal(stddev=0.01)
+    return keras.initializers.get(kind)
+
+
+def _conv(filters: int, name: str, initializer: str) -> layers.Conv2D:
     return layers.Conv2D(
         filters,
         kernel_size=3,
         strides=1,
         padding="same",
         activation="relu",
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01),
+        kernel_initializer=_initializer(initializer),
         name=name,
     )
 
@@ -39,17 +49,27 @@ def _pool(name: str) -> layers.MaxPooling2D:
     return layers.MaxPooling2D(pool_size=2, strides=2, padding="same", name=name)
 
 
-def _dense(units: int, name: str, activation: str | None = "relu") -> layers.Dense:
+def _dense(units: int, name: str, initializer: str, activation: str | None = "relu") -> layers.Dense:
     return layers.Dense(
         units,
         activation=activation,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01),
+        kernel_initializer=_initializer(initializer),
         name=name,
     )
 
 
-def vggish_network(name: str = "vggish") -> keras.Model:
+def vggish_network(name: str = "vggish", initializer: str = "he_normal") -> keras.Model:
     """Builds the VGGish network with random weights.
+
+    Args:
+        name: the model's name.
+        initializer: the kernels' random initialiser. The default, He-normal,
+            keeps activations of order 1 through the 9 layers, so that an
+            untrained VGGish is a usable random-feature extractor (its
+            embeddings carry the log-mel information at a scale the fusion
+            head's LayerNorm can use). `"original"` is the original release's
+            training initialiser, N(0, 0.01), whose untrained embeddings are of
+            order 1e-6. Pretrained weights replace either.
 
     Example:
 
@@ -59,20 +79,20 @@ def vggish_network(name: str = "vggish") -> keras.Model:
     """
     inputs = keras.Input((params.NUM_FRAMES, params.NUM_BANDS), name="log_mel_patches")
     x = layers.Reshape((params.NUM_FRAMES, params.NUM_BANDS, 1), name="add_channel")(inputs)
-    x = _conv(64, "conv1")(x)
+    x = _conv(64, "conv1", initializer)(x)
     x = _pool("pool1")(x)
-    x = _conv(128, "conv2")(x)
+    x = _conv(128, "conv2", initializer)(x)
     x = _pool("pool2")(x)
-    x = _conv(256, "conv3_1")(x)
-    x = _conv(256, "conv3_2")(x)
+    x = _conv(256, "conv3_1", initializer)(x)
+    x = _conv(256, "conv3_2", initializer)(x)
     x = _pool("pool3")(x)
-    x = _conv(512, "conv4_1")(x)
-    x = _conv(512, "conv4_2")(x)
+    x = _conv(512, "conv4_1", initializer)(x)
+    x = _conv(512, "conv4_2", initializer)(x)
     x = _pool("pool4")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = _dense(4096, "fc1_1")(x)
-    x = _dense(4096, "fc1_2")(x)
-    embeddings = _dense(params.EMBEDDING_SIZE, "fc2", activation=None)(x)
+    x = _dense(4096, "fc1_1", initializer)(x)
+    x = _dense(4096, "fc1_2", initializer)(x)
+    embeddings = _dense(params.EMBEDDING_SIZE, "fc2", initializer, activation=None)(x)
     return keras.Model(inputs, embeddings, name=name)
 
 
