@@ -1,0 +1,327 @@
+"""TFLite (LiteRT) conversion of the `serving_tokens` signature, and running the result.
+
+Four variants, as `quantize`:
+
+* `"none"`: float32, numerically the SavedModel (max abs diff ~1e-7);
+* `"float16"`: float16 weights (half the size), float32 compute;
+* `"dynamic"`: int8 weights, activations quantized on the fly;
+* `"int8"`: int8 weights and activations, calibrated on a representative
+  dataset (clips of the training data). Inputs and outputs stay float32 /
+  int32 / bool. The attention-score ops (`FLOAT_OPS_IN_INT8`) stay float32:
+  Keras masks attention by filling padded positions with -1e9 before the
+  softmax, and an int8 range calibrated on that fill value rounds every real
+  score to the same number (the model then attends uniformly and its
+  predictions collapse). These ops hold no weights, so the file is as small
+  as a fully int8 one.
+
+Tokenization and the log-mel front end stay outside the TFLite graph (token
+ids and patches in); `clip_model_inputs` computes them.
+
+Example:
+
+>>> calibration = representative_inputs(train_utterances, preprocessor)  # doctest: +SKIP
+>>> content = convert_to_tflite("export/ser/1", "int8", calibration)  # doctest: +SKIP
+>>> model = TFLiteModel(content)  # doctest: +SKIP
+>>> model(clip_model_inputs(preprocessor, waveform, "Hi."))["probabilities"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from ser_keras.audio import AudioReadError, load_audio, params
+from ser_keras.export.atomic import atomic_write
+from ser_keras.export.inputs import MODEL_INPUT_NAMES, clip_model_inputs
+from ser_keras.export.layout import (
+    METADATA_FILE,
+    PREPROCESSOR_DIR,
+    TFLITE_DIR,
+    TFLITE_SUFFIX,
+    TOKENS_SIGNATURE,
+    ModelPathError,
+    find_saved_model,
+    side_files_dir,
+)
+
+logger = logging.getLogger(__name__)
+
+QUANTIZATION_MODES: tuple[str, ...] = ("none", "float16", "dynamic", "int8")
+
+#: TFLite ops kept in float32 by the int8 variant (masked attention scores; see above).
+FLOAT_OPS_IN_INT8: tuple[str, ...] = ("BATCH_MATMUL", "TRANSPOSE", "SELECT_V2", "SOFTMAX")
+
+LITERT_INSTALL_COMMAND = "pip install ai-edge-litert"
+
+
+def convert_to_tflite(
+    saved_model_dir: str | os.PathLike,
+    quantize: str = "none",
+    representative_data: Sequence[Mapping[str, np.ndarray]] | None = None,
+) -> bytes:
+    """Converts the `serving_tokens` signature of an exported SavedModel to a TFLite flatbuffer.
+
+    Args:
+        saved_model_dir: an export folder (highest version) or SavedModel folder.
+        quantize: one of `QUANTIZATION_MODES`.
+        representative_data: batch-of-one input dicts (see
+            `representative_inputs`); required for `"int8"`, unused otherwise.
+
+    Returns:
+        The TFLite model, with one signature named `serving_tokens`.
+
+    Example:
+
+    >>> len(convert_to_tflite("export/ser", "float16")) > 0  # doctest: +SKIP
+    True
+    """
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops of the other signature)
+
+    if quantize not in QUANTIZATION_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZATION_MODES}; got {quantize!r}.")
+    if quantize == "int8" and not representative_data:
+        raise ValueError(
+            "quantize='int8' calibrates activations on a representative dataset: pass "
+            "representative_data (see representative_inputs)."
+        )
+    saved_model_dir = find_saved_model(saved_model_dir)
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model_dir), signature_keys=[TOKENS_SIGNATURE]
+    )
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    with warnings.catch_warnings():
+        # int8 calibration runs TensorFlow's own (deprecated) interpreter internally.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        if quantize == "int8":
+            content = _selectively_quantize(converter, representative_data)
+        else:
+            content = converter.convert()
+    logger.info("Converted %s to TFLite (%s): %.2f MB.", saved_model_dir, quantize, len(content) / 1e6)
+    return content
+
+
+def _selectively_quantize(converter, representative_data) -> bytes:
+    def dataset():
+        return (dict(inputs) for inputs in representative_data)
+
+    converter.representative_dataset = dataset
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(FLOAT_OPS_IN_INT8)
+        ),
+    )
+    return debugger.get_nondebug_quantized_model()
+
+
+def representative_inputs(
+    utterances: Sequence,
+    preprocessor,
+    input_names: Sequence[str] = MODEL_INPUT_NAMES,
+    max_patches: int | None = params.DEFAULT_MAX_PATCHES,
+    limit: int = 100,
+    seed: int = 0,
+) -> list[dict[str, np.ndarray]]:
+    """Batch-of-one model inputs for a seeded random sample of training clips (int8 calibration).
+
+    Args:
+        utterances: `ser_keras.data.Utterance`s with audio (the training split).
+        preprocessor: the model's text preprocessor.
+        input_names: the model's inputs (from the export's metadata).
+        max_patches: cap on audio patches per clip.
+        limit: at most this many clips.
+        seed: which clips are drawn.
+
+    Returns:
+        A list of input dicts; unreadable clips are left out with a warning.
+
+    Raises:
+        ValueError: no clip could be read.
+
+    Example:
+
+    >>> data = representative_inputs(corpus.utterances, preprocessor, limit=50)  # doctest: +SKIP
+    """
+    candidates = [item for item in utterances if item.has_audio]
+    random.Random(seed).shuffle(candidates)
+    samples = []
+    for utterance in candidates[:limit]:
+        try:
+            waveform = load_audio(utterance.audio_path)
+        except AudioReadError as error:
+            logger.warning("Calibration: %s; clip left out.", error)
+            continue
+        samples.append(
+            clip_model_inputs(preprocessor, waveform, utterance.text, input_names, max_patches)
+        )
+    if not samples:
+        raise ValueError(
+            f"No readable audio clip among {len(candidates[:limit])} calibration candidates; "
+            "pass a manifest whose audio files exist."
+        )
+    return samples
+
+
+def default_bundle_dir(saved_model_dir: str | os.PathLike) -> Path:
+    """`<export_dir>/tflite/<version>` for the SavedModel `<export_dir>/<version>`.
+
+    Example:
+
+    >>> default_bundle_dir("export/ser/3").as_posix()
+    'export/ser/tflite/3'
+    """
+    saved_model_dir = Path(saved_model_dir)
+    return saved_model_dir.parent / TFLITE_DIR / saved_model_dir.name
+
+
+def tflite_file_name(quantize: str) -> str:
+    """The file name of a variant in a bundle.
+
+    Example:
+
+    >>> tflite_file_name("int8")
+    'ser_int8.tflite'
+    """
+    return f"ser_{quantize}{TFLITE_SUFFIX}"
+
+
+def write_tflite_bundle(
+    content: bytes,
+    saved_model_dir: str | os.PathLike,
+    quantize: str,
+    output_dir: str | os.PathLike | None = None,
+) -> Path:
+    """Writes a TFLite model with copies of the export's metadata and preprocessor.
+
+    The bundle folder is all `ser_keras.serving.EmotionRecognizer` needs.
+
+    Args:
+        content: the flatbuffer from `convert_to_tflite`.
+        saved_model_dir: the SavedModel it came from (its side files are copied).
+        quantize: the variant, for the file name.
+        output_dir: the bundle folder (default `default_bundle_dir`).
+
+    Returns:
+        The path of the `.tflite` file.
+
+    Example:
+
+    >>> write_tflite_bundle(content, "export/ser/1", "dynamic")  # doctest: +SKIP
+    PosixPath('export/ser/tflite/1/ser_dynamic.tflite')
+    """
+    saved_model_dir = find_saved_model(saved_model_dir)
+    side_files = side_files_dir(saved_model_dir)
+    if not (side_files / METADATA_FILE).is_file():
+        raise ModelPathError(
+            saved_model_dir,
+            f"it has no {side_files.name}/{METADATA_FILE}; export it with "
+            "ser_keras.export.export_model.",
+        )
+    output_dir = Path(output_dir) if output_dir is not None else default_bundle_dir(saved_model_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(output_dir / METADATA_FILE) as stream:
+        stream.write((side_files / METADATA_FILE).read_text(encoding="utf-8"))
+    if (side_files / PREPROCESSOR_DIR).is_dir():
+        shutil.copytree(side_files / PREPROCESSOR_DIR, output_dir / PREPROCESSOR_DIR, dirs_exist_ok=True)
+    path = output_dir / tflite_file_name(quantize)
+    with atomic_write(path, "wb") as stream:
+        stream.write(content)
+    return path
+
+
+class TFLiteModel:
+    """A TFLite model's `serving_tokens` signature, run with the LiteRT interpreter.
+
+    Inputs of any batch size, sequence length and patch count: the signature
+    runner resizes the input tensors on each call.
+
+    Args:
+        model: a `.tflite` path or the flatbuffer bytes.
+        num_threads: interpreter threads (`None`: LiteRT's default).
+
+    Example:
+
+    >>> model = TFLiteModel("export/ser/tflite/1/ser_int8.tflite")  # doctest: +SKIP
+    >>> model(inputs)["label_id"]  # doctest: +SKIP
+    array([2], dtype=int32)
+    """
+
+    def __init__(self, model: str | os.PathLike | bytes, num_threads: int | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as error:
+            raise ImportError(
+                f"Running TFLite models needs the LiteRT interpreter: {LITERT_INSTALL_COMMAND}."
+            ) from error
+        if isinstance(model, bytes):
+            interpreter = Interpreter(model_content=model, num_threads=num_threads)
+            self.size_bytes = len(model)
+        else:
+            path = Path(model)
+            if not path.is_file():
+                raise ModelPathError(path, "no such TFLite file.")
+            try:
+                interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            except ValueError as error:
+                raise ModelPathError(path, f"not a readable TFLite model ({error}).") from error
+            self.size_bytes = path.stat().st_size
+        signatures = interpreter.get_signature_list()
+        if TOKENS_SIGNATURE not in signatures:
+            raise ValueError(
+                f"The TFLite model has no '{TOKENS_SIGNATURE}' signature (it has "
+                f"{sorted(signatures)}); convert it with tflite_export/convert.py."
+            )
+        self.input_names: list[str] = list(signatures[TOKENS_SIGNATURE]["inputs"])
+        self._runner = interpreter.get_signature_runner(TOKENS_SIGNATURE)
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the model on a dict of input arrays; returns its outputs by name."""
+        missing = sorted(set(self.input_names) - set(inputs))
+        if missing:
+            raise ValueError(f"The TFLite model needs the inputs {missing}.")
+        return self._runner(**{name: np.asarray(inputs[name]) for name in self.input_names})
+
+
+def compare_predictions(
+    model: TFLiteModel,
+    reference: Callable[[Mapping[str, np.ndarray]], np.ndarray],
+    samples: Sequence[Mapping[str, np.ndarray]],
+) -> dict[str, float]:
+    """How closely a TFLite model follows a reference on the same inputs.
+
+    Args:
+        model: the TFLite model.
+        reference: inputs -> probabilities `[1, C]` (the SavedModel's
+            `serving_tokens`, or the Keras model with a softmax).
+        samples: batch-of-one input dicts (e.g. test clips).
+
+    Returns:
+        `max_abs_diff` (of probabilities over all samples and classes) and
+        `agreement` (the fraction of samples with the same predicted class).
+
+    Example:
+
+    >>> compare_predictions(model, saved_model_probabilities, test_inputs)  # doctest: +SKIP
+    {'max_abs_diff': 2.1e-07, 'agreement': 1.0, 'num_samples': 50.0}
+    """
+    if not samples:
+        raise ValueError("compare_predictions needs at least one sample.")
+    ours = np.concatenate([model(inputs)["probabilities"] for inputs in samples])
+    theirs = np.concatenate([np.asarray(reference(inputs)) for inputs in samples])
+    return {
+        "max_abs_diff": float(np.max(np.abs(ours - theirs))),
+        "agreement": float(np.mean(ours.argmax(axis=-1) == theirs.argmax(axis=-1))),
+        "num_samples": float(len(samples)),
+    }

@@ -1,0 +1,109 @@
+"""EmotionRecognizer on the exported SavedModel and on a TFLite bundle; input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+
+from export_stand_ins import tiny_export
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_export(tmp_path_factory.getbasetemp() / "tiny_export")
+
+
+@pytest.fixture(scope="module")
+def saved_model_recognizer(tiny):
+    from ser_keras.serving import EmotionRecognizer
+
+    return EmotionRecognizer.load(tiny.export_dir)
+
+
+@pytest.fixture(scope="module")
+def tflite_recognizer(tiny, tmp_path_factory):
+    from ser_keras.export import convert_to_tflite, write_tflite_bundle
+    from ser_keras.serving import EmotionRecognizer
+
+    bundle = tmp_path_factory.mktemp("bundle")
+    path = write_tflite_bundle(convert_to_tflite(tiny.saved_model_dir, "none"), tiny.saved_model_dir, "none", bundle)
+    return EmotionRecognizer.load(path)
+
+
+def test_saved_model_predictions_match_keras(tiny, saved_model_recognizer):
+    assert saved_model_recognizer.backend.kind == "saved_model"
+    assert saved_model_recognizer.label_names == list(tiny.label_names)
+    for index in range(0, 144, 29):
+        clip = tiny.test_clips[index]
+        prediction = saved_model_recognizer.predict(clip.path, clip.text)
+        expected = tiny.keras_test_probabilities[index]
+        np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=1e-5)
+        assert prediction.label_id == int(expected.argmax())
+        assert prediction.label == tiny.label_names[prediction.label_id]
+        assert list(prediction.probabilities) == list(tiny.label_names)
+
+
+def test_tflite_bundle_matches_the_saved_model(tiny, saved_model_recognizer, tflite_recognizer):
+    assert tflite_recognizer.backend.kind == "tflite"
+    assert tflite_recognizer.label_names == list(tiny.label_names)
+    for clip in tiny.test_clips[:5]:
+        ours = tflite_recognizer.predict(clip.waveform, clip.text, sample_rate=16000)
+        theirs = saved_model_recognizer.predict(clip.waveform, clip.text, sample_rate=16000)
+        np.testing.assert_allclose(
+            list(ours.probabilities.values()), list(theirs.probabilities.values()), atol=1e-4
+        )
+
+
+def test_arrays_at_other_rates_and_stereo_are_converted(tiny, saved_model_recognizer, tmp_path):
+    clip = tiny.test_clips[3]
+    at_44k = soxr.resample(clip.waveform, 16000, 44100)
+    stereo = np.stack([at_44k, at_44k], axis=1)
+    soundfile.write(tmp_path / "stereo.wav", stereo, 44100, subtype="FLOAT")
+    from_array = saved_model_recognizer.predict(stereo, clip.text, sample_rate=44100)
+    from_file = saved_model_recognizer.predict(tmp_path / "stereo.wav", clip.text)
+    original = saved_model_recognizer.predict(clip.waveform, clip.text, sample_rate=16000)
+    np.testing.assert_allclose(
+        list(from_array.probabilities.values()), list(from_file.probabilities.values()), atol=1e-5
+    )
+    # Resampling there and back changes the samples a little, the prediction hardly.
+    np.testing.assert_allclose(
+        list(from_array.probabilities.values()), list(original.probabilities.values()), atol=0.02
+    )
+
+
+def test_bad_audio_text_and_model_paths_are_rejected(tiny, saved_model_recognizer, tmp_path):
+    from ser_keras.audio import AudioReadError
+    from ser_keras.serving import EmotionRecognizer, ModelPathError, ServingInputError
+
+    waveform = tiny.test_clips[0].waveform
+    with pytest.raises(AudioReadError, match="missing.wav"):
+        saved_model_recognizer.predict(tmp_path / "missing.wav")
+    (tmp_path / "garbage.wav").write_bytes(b"not audio at all")
+    with pytest.raises(AudioReadError, match="not a decodable audio file"):
+        saved_model_recognizer.predict(tmp_path / "garbage.wav")
+    with pytest.raises(ServingInputError, match="empty"):
+        saved_model_recognizer.predict(np.zeros(0, np.float32), sample_rate=16000)
+    with pytest.raises(ServingInputError, match="NaN"):
+        saved_model_recognizer.predict(np.full(16000, np.nan, np.float32), sample_rate=16000)
+    with pytest.raises(ServingInputError, match="shape"):
+        saved_model_recognizer.predict(waveform.reshape(1, 1, -1), sample_rate=16000)
+    with pytest.raises(ServingInputError, match="sample rate"):
+        saved_model_recognizer.predict(waveform)
+    with pytest.raises(ServingInputError, match="must be a string"):
+        saved_model_recognizer.predict(waveform, text=None, sample_rate=16000)
+    with pytest.raises(ModelPathError, match="no such file or folder"):
+        EmotionRecognizer.load(tmp_path / "no_model")
+    with pytest.raises(ModelPathError, match="not a SavedModel folder"):
+        EmotionRecognizer.load(tmp_path)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "model.tflite").write_bytes(b"junk")
+    with pytest.raises(ModelPathError, match="metadata.json"):
+        EmotionRecognizer.load(bundle / "model.tflite")
+    (bundle / "metadata.json").write_bytes((tiny.saved_model_dir / "assets.extra" / "metadata.json").read_bytes())
+    with pytest.raises(ModelPathError, match="not a readable TFLite model"):
+        EmotionRecognizer.load(bundle / "model.tflite")
+    with pytest.raises(ModelPathError, match="pass one of its model files"):
+        EmotionRecognizer.load(bundle)

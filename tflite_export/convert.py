@@ -1,0 +1,110 @@
+"""Converts an exported ser-keras model to TFLite (LiteRT) and reports size, latency and parity.
+
+    python tflite_export/convert.py --model saved_models/demo/export/student --quantize int8
+
+`--model` is an export folder (its highest version) or a SavedModel version
+folder written by `ser_keras.export.export_model`. The TFLite model takes token
+ids, masks and log-mel patches (tokenization runs outside TFLite); it is written
+with the export's metadata and text preprocessor into a bundle folder (default
+`<export folder>/tflite/<version>/`) that `ser-predict --model <file>.tflite`
+and `ser_keras.serving.EmotionRecognizer` load.
+
+`int8` calibrates on clips of the training split of `--manifest` (default: the
+demo corpus). Size, batch-1 latency (median of warm runs) and agreement with the
+SavedModel are measured on clips of the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ser_keras.audio import load_audio
+from ser_keras.data import read_manifest
+from ser_keras.export import (
+    QUANTIZATION_MODES,
+    TFLiteModel,
+    clip_model_inputs,
+    compare_predictions,
+    convert_to_tflite,
+    find_saved_model,
+    load_export_preprocessor,
+    load_tokens_signature,
+    read_metadata,
+    representative_inputs,
+    side_files_dir,
+    write_tflite_bundle,
+)
+from ser_keras.latency import measure_latency
+
+DEMO_MANIFEST = Path(__file__).resolve().parents[1] / "data" / "demo" / "manifest.csv"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="export folder or SavedModel version folder")
+    parser.add_argument(
+        "--quantize", default="none", choices=[*QUANTIZATION_MODES, "all"], help="variant (all: every one)"
+    )
+    parser.add_argument("--output", help="bundle folder (default <export folder>/tflite/<version>)")
+    parser.add_argument("--manifest", default=str(DEMO_MANIFEST), help="clips for calibration and checks")
+    parser.add_argument("--calibration-clips", type=int, default=100, help="training clips for int8")
+    parser.add_argument("--eval-clips", type=int, default=50, help="test clips for latency and parity (0: skip)")
+    parser.add_argument("--seed", type=int, default=0, help="which clips are drawn")
+    return parser.parse_args(argv)
+
+
+def split_or_all(utterances, split: str):
+    """The utterances of `split`, or all of them when the manifest has no such split."""
+    chosen = [item for item in utterances if item.split == split]
+    return chosen or list(utterances)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    saved_model_dir = find_saved_model(args.model)
+    side_files = side_files_dir(saved_model_dir)
+    metadata = read_metadata(side_files)
+    modes = QUANTIZATION_MODES if args.quantize == "all" else (args.quantize,)
+    has_text = "token_ids" in metadata["input_names"]
+    preprocessor = load_export_preprocessor(side_files) if has_text else None
+    needs_data = "int8" in modes or args.eval_clips > 0
+    corpus = read_manifest(args.manifest, label_names=metadata["label_names"]) if needs_data else None
+    input_options = {"input_names": metadata["input_names"], "max_patches": metadata["max_patches"]}
+
+    calibration = None
+    if "int8" in modes:
+        train = split_or_all(corpus.utterances, "train")
+        calibration = representative_inputs(
+            train, preprocessor, limit=args.calibration_clips, seed=args.seed, **input_options
+        )
+    evaluation = []
+    if args.eval_clips > 0:
+        test = split_or_all(corpus.utterances, "test")[: args.eval_clips]
+        evaluation = [
+            clip_model_inputs(preprocessor, load_audio(item.audio_path), item.text, **input_options)
+            for item in test
+        ]
+    reference = load_tokens_signature(saved_model_dir) if evaluation else None
+
+    for quantize in modes:
+        content = convert_to_tflite(saved_model_dir, quantize, calibration)
+        path = write_tflite_bundle(content, saved_model_dir, quantize, args.output)
+        print(f"{path}: {len(content) / 1e6:.2f} MB ({quantize})")
+        if evaluation:
+            model = TFLiteModel(content)
+            latency = measure_latency(model, evaluation, warmup=3, repeats=len(evaluation))
+            parity = compare_predictions(model, reference, evaluation)
+            print(
+                f"  latency (batch 1, median of {len(evaluation)}): {latency['median_ms']:.2f} ms; "
+                f"vs SavedModel on {len(evaluation)} test clips: same class "
+                f"{100 * parity['agreement']:.1f}%, max |dp| {parity['max_abs_diff']:.2e}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
