@@ -79,3 +79,21 @@ def make_raw_batch(
     batch["token_ids"] = batch["token_ids"].astype("int32")
     batch["audio_patches"] = batch["audio_patches"].astype("float32")
     return batch
+
+
+def save_tiny_preset_with_tokenizer(directory: Path, texts, seed: int = 0) -> str:
+    """A tiny BERT preset with a word-level vocabulary covering `texts` (backbone + tokenizer).
+
+    Loads with `ser_keras.text.load_text_encoder` and `load_text_preprocessor`
+    like a real preset, so whole jobs can run on it in seconds.
+    """
+    import re
+
+    import keras_hub
+
+    words = sorted({word for text in texts for word in re.findall(r"[a-z']+|[^\sa-z']", text.lower())})
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    build_tiny_bert(seed, vocabulary_size=len(vocabulary)).save_to_preset(str(directory))
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    tokenizer.save_to_preset(str(directory))
+    return str(directory)

@@ -1,0 +1,352 @@
+"""The distillation job: teacher, students with and without KD, evaluation, reports, exports.
+
+`run_distill_job` does what `training_scripts/distill.py` promises:
+
+1. reads the corpus and its split (or the five LOSO folds);
+2. computes the frozen encoders' outputs once (`EncoderCache`, shared by runs);
+3. trains the teacher through both stages, or reuses a saved teacher trained
+   with the same data, encoders and recipe (`<output_dir>/teachers/<hash>`);
+4. trains each student (first k BERT layers) without and with distillation;
+5. scores every model on validation and test (ACC, BACC, MF1, WF1, confusion
+   matrices), measures parameters and batch-1 latency;
+6. writes the Table II results (`results.md`, `results.json`, `results.png`),
+   TensorBoard logs, and exports the teacher and the best student.
+
+Example:
+
+>>> outputs = run_distill_job(DistillJobConfig())  # the demo corpus  # doctest: +SKIP
+>>> outputs.results_paths["markdown"]  # doctest: +SKIP
+'saved_models/demo/results.md'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ser_keras.audio import load_audio, waveform_to_examples
+from ser_keras.data import Corpus, EncoderCache, Splits
+from ser_keras.experiment.data import job_folds, load_corpus
+from ser_keras.experiment.job import DistillJobConfig
+from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
+from ser_keras.latency import measure_latency
+from ser_keras.models import build_raw_model, parameter_table
+from ser_keras.reporting import TABLE_METRICS, ModelResult, save_results
+from ser_keras.text import load_text_encoder, load_text_preprocessor
+from ser_keras.training import get_strategy, save_confusion_matrix_png
+from ser_keras.training.metrics import confusion_matrix_png
+from ser_keras.training.tensorboard import log_confusion_matrix, log_hparams, log_scores, log_text
+from ser_keras.vggish import build_vggish
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class JobOutputs:
+    """Where a finished job put its outputs, and its results.
+
+    Example:
+
+    >>> print(outputs.describe())  # doctest: +SKIP
+    """
+
+    run_dir: str
+    log_dir: str
+    results: list[ModelResult]
+    results_paths: dict[str, str]
+    confusion_matrices: list[str] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)
+    skipped_summary: str = ""
+
+    def describe(self) -> str:
+        """A human-readable list of the outputs.
+
+        Example:
+
+        >>> JobOutputs("r", "r/tb", [], {"markdown": "r/results.md"}).describe().splitlines()[0]
+        'Run directory: r'
+        """
+        lines = [
+            f"Run directory: {self.run_dir}",
+            f"Results table: {self.results_paths.get('markdown', '-')}",
+            f"Results JSON:  {self.results_paths.get('json', '-')}",
+            f"Results chart: {self.results_paths.get('png', '-')}",
+            f"Confusion matrices: {len(self.confusion_matrices)} PNGs in "
+            f"{os.path.dirname(self.confusion_matrices[0]) if self.confusion_matrices else '-'}",
+            f"TensorBoard: tensorboard --logdir {self.log_dir}",
+        ]
+        lines += [f"Exported {name}: {path}" for name, path in self.exports.items()]
+        if self.skipped_summary:
+            lines.append(self.skipped_summary)
+        return "\n".join(lines)
+
+
+def _hash(values: dict) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _student_fingerprint(config: DistillJobConfig) -> str:
+    relevant = config.to_dict()
+    for key in ("output_dir", "run_name", "latency_runs", "export"):
+        relevant.pop(key)
+    return _hash(relevant)
+
+
+def _all_items(folds: Sequence[tuple[str, Splits]]) -> list:
+    seen, items = set(), []
+    for _, splits in folds:
+        for item in [*splits.train, *splits.validation, *splits.test]:
+            if item.utterance_id not in seen:
+                seen.add(item.utterance_id)
+                items.append(item)
+    return items
+
+
+class _ModelMeasurer:
+    """Parameter counts and batch-1 latency of full models (VGGish inside), on test clips."""
+
+    def __init__(self, vggish: keras.Model, preprocessor, test_items: Sequence, runs: int, label_names):
+        self.vggish = vggish
+        self.preprocessor = preprocessor
+        self.runs = runs
+        self.label_names = label_names
+        self.samples = []
+        for item in [item for item in test_items if item.has_audio][: max(1, min(runs, 20))]:
+            tokens = self.preprocessor(tf.constant([item.text]))
+            patches = waveform_to_examples(load_audio(item.audio_path))[tf.newaxis]
+            self.samples.append(
+                {
+                    **{key: tokens[key] for key in ("token_ids", "segment_ids", "padding_mask")},
+                    "audio_patches": patches,
+                    "audio_mask": tf.ones(tf.shape(patches)[:2], tf.bool),
+                }
+            )
+
+    def full_model(self, trained: TrainedModel) -> keras.Model:
+        models = trained.models
+        return build_raw_model(models.head, models.text_encoder, self.vggish, name=f"{trained.name}_full")
+
+    def latency_ms(self, trained: TrainedModel) -> float | None:
+        if not self.samples or self.runs < 1:
+            return None
+        model = self.full_model(trained)
+        signature = {
+            key: tf.TensorSpec([1, *tensor.shape[1:]], tensor.dtype) for key, tensor in model.input.items()
+        }
+        predict = tf.function(lambda inputs: model(inputs, training=False)["logits"], input_signature=[signature])
+        samples = [{key: sample[key] for key in signature} for sample in self.samples]
+        return measure_latency(predict, samples, warmup=3, repeats=self.runs)["median_ms"]
+
+
+def _display_name(key: str, layers: int, distilled: bool) -> str:
+    if key == "teacher":
+        return f"BERT_{layers}-VGGish (teacher)"
+    return f"BERT_{layers}-VGGish" + (" + KD" if distilled else "")
+
+
+def _aggregate(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
+    if len(per_fold) == 1:
+        return per_fold[0]
+    aggregated = []
+    for index, first in enumerate(per_fold[0]):
+        rows = [fold[index] for fold in per_fold]
+        result = dataclasses.replace(first)
+        extra = {"folds": [row.to_dict() for row in rows]}
+        for split in ("validation", "test"):
+            values = {key: [getattr(row, split)[key] for row in rows] for key in TABLE_METRICS}
+            setattr(result, split, {key: float(np.mean(v)) for key, v in values.items()})
+            extra[f"{split}_std"] = {key: float(np.std(v)) for key, v in values.items()}
+        result.extra = extra
+        aggregated.append(result)
+    return aggregated
+
+
+def run_distill_job(config: DistillJobConfig) -> JobOutputs:
+    """Runs the whole job described by `config` and returns where its outputs are.
+
+    Example:
+
+    >>> print(run_distill_job(DistillJobConfig()).describe())  # doctest: +SKIP
+    """
+    keras.utils.set_random_seed(config.recipe.seed)
+    tf.config.experimental.enable_op_determinism()
+    run_dir = config.run_dir
+    log_dir = os.path.join(run_dir, "tensorboard")
+    os.makedirs(run_dir, exist_ok=True)
+    logger.info("Run directory %s. Monitor with: tensorboard --logdir %s", run_dir, log_dir)
+    with open(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as handle:
+        json.dump(config.to_dict(), handle, indent=2)
+    logger.info("Recipe '%s':\n%s", config.recipe.name, config.recipe.to_json())
+
+    strategy = get_strategy()
+    corpus = load_corpus(config.data)
+    folds = job_folds(corpus, config.data, seed=config.recipe.seed)
+    cache = EncoderCache(os.path.join(config.output_dir, "cache"))
+    preprocessor = load_text_preprocessor(config.model.text_preset, config.data.sequence_length)
+    vggish = build_vggish(weights=config.model.vggish_weights)
+    audio = cache.audio_embeddings(
+        _all_items(folds), vggish, skip_report=corpus.skip_report, max_patches=config.data.max_patches
+    )
+
+    per_fold, trained_by_fold = [], []
+    for fold_name, splits in folds:
+        results, trained = _run_fold(config, corpus, fold_name, splits, cache, preprocessor, audio, vggish, strategy, log_dir)
+        per_fold.append(results)
+        trained_by_fold.append(trained)
+    results = _aggregate(per_fold)
+
+    title = f"{config.data.dataset} ({config.data.protocol}), recipe {config.recipe.name}"
+    paths = save_results(
+        results, run_dir, title=title,
+        metadata={"config": config.to_dict(), "skipped": len(corpus.skip_report)},
+    )
+    markdown = open(paths["markdown"], encoding="utf-8").read()
+    log_text(os.path.join(log_dir, "summary"), "results", markdown)
+    corpus.skip_report.write_csv(os.path.join(run_dir, "skipped.csv"))
+    outputs = JobOutputs(
+        run_dir=run_dir,
+        log_dir=log_dir,
+        results=results,
+        results_paths=paths,
+        confusion_matrices=sorted(
+            os.path.join(run_dir, "confusion", name) for name in os.listdir(os.path.join(run_dir, "confusion"))
+        ),
+        skipped_summary=corpus.skip_report.summary(len(corpus) + len(corpus.skip_report)),
+    )
+    if config.export:
+        outputs.exports = _export_models(config, results, trained_by_fold[0], vggish, preprocessor, corpus)
+    logger.info("Results:\n%s", markdown)
+    return outputs
+
+
+def _run_fold(
+    config: DistillJobConfig,
+    corpus: Corpus,
+    fold_name: str,
+    splits: Splits,
+    cache: EncoderCache,
+    preprocessor,
+    audio: dict,
+    vggish: keras.Model,
+    strategy: tf.distribute.Strategy,
+    log_dir: str,
+) -> tuple[list[ModelResult], dict[str, TrainedModel]]:
+    fold_log_dir = log_dir if fold_name == "main" else os.path.join(log_dir, fold_name)
+    teacher_dir = os.path.join(config.output_dir, "teachers", config.teacher_fingerprint(), fold_name)
+    student_dir = os.path.join(config.run_dir, "models", _student_fingerprint(config), fold_name)
+    fold = FoldData(fold_name, splits, fold_log_dir, tuple(corpus.label_names))
+    trainer = FoldTrainer(
+        fold, config.recipe, preprocessor, audio, strategy,
+        pooling=config.model.pooling, modality=config.model.modality,
+    )
+    items = [*splits.train, *splits.validation, *splits.test]
+    with strategy.scope():
+        teacher_encoder = load_text_encoder(config.model.text_preset, config.model.teacher_layers)
+    teacher_layers = int(teacher_encoder.num_layers)
+    features = cache.text_features(items, teacher_encoder, preprocessor)
+    teacher = trainer.train("teacher", teacher_dir, teacher_encoder, features)
+    trained = {"teacher": teacher}
+    tuned_teacher_features = cache.text_features(items, teacher_encoder, preprocessor)
+
+    student_layers = config.model.student_layers
+    if config.model.modality == "audio" and student_layers:
+        logger.warning("Audio-only models have no text encoder to shrink: training the teacher only.")
+        student_layers = ()
+    for layers in student_layers:
+        for distilled in (False, True) if config.model.baselines else (True,):
+            with strategy.scope():
+                encoder = load_text_encoder(config.model.text_preset, layers)
+            student_features = cache.text_features(items, encoder, preprocessor)
+            name = f"student_k{layers}" + ("_kd" if distilled else "")
+            trained[name] = trainer.train(
+                name, student_dir, encoder, student_features,
+                teacher=teacher if distilled else None,
+                teacher_features=tuned_teacher_features if distilled else None,
+            )
+
+    parameter_rows = {
+        row.num_text_layers: row
+        for row in parameter_table(
+            teacher_encoder,
+            layer_counts=sorted({teacher_layers, *student_layers}, reverse=True),
+            vggish_parameters=vggish.count_params(),
+            num_classes=len(corpus.label_names),
+        )
+    }
+    measurer = _ModelMeasurer(vggish, preprocessor, splits.test, config.latency_runs, corpus.label_names)
+    confusion_dir = os.path.join(config.run_dir, "confusion")
+    os.makedirs(confusion_dir, exist_ok=True)
+    results = []
+    for name, model in trained.items():
+        scores = {split: trainer.evaluate(model, getattr(splits, split)) for split in ("validation", "test")}
+        display = _display_name(name, model.text_layers, model.distilled)
+        suffix = "" if fold_name == "main" else f"_{fold_name}"
+        png_path = os.path.join(confusion_dir, f"{name}{suffix}_test.png")
+        save_confusion_matrix_png(
+            scores["test"]["confusion_matrix"], corpus.label_names, png_path, title=f"{display}: test"
+        )
+        evaluation_dir = os.path.join(fold_log_dir, name, "evaluation")
+        for split in ("validation", "test"):
+            png = confusion_matrix_png(scores[split]["confusion_matrix"], corpus.label_names, title=f"{display}: {split}")
+            log_confusion_matrix(evaluation_dir, f"confusion/{split}", png)
+        flat_scores = {f"{split}/{key}": scores[split]["scores"][key] for split in ("validation", "test") for key in TABLE_METRICS}
+        log_scores(evaluation_dir, flat_scores)
+        log_hparams(
+            os.path.join(fold_log_dir, "hparams", name),
+            {
+                "model": name,
+                "text_layers": model.text_layers,
+                "distilled": model.distilled,
+                "alpha": config.recipe.distillation.alpha if model.distilled else 0.0,
+                "temperature": config.recipe.distillation.temperature if model.distilled else 0.0,
+                "recipe": config.recipe.name,
+                "batch_size": config.recipe.batch_size,
+            },
+            flat_scores,
+        )
+        row = parameter_rows.get(model.text_layers)
+        params = row.to_dict() if row else {"total": model.models.head.count_params() + vggish.count_params()}
+        results.append(
+            ModelResult(
+                name=display,
+                text_layers=model.text_layers,
+                distilled=model.distilled,
+                params=params,
+                latency_ms=measurer.latency_ms(model),
+                validation=scores["validation"]["scores"],
+                test=scores["test"]["scores"],
+                role="teacher" if name == "teacher" else "student",
+                extra={"model_key": name, "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()}},
+            )
+        )
+        logger.info(
+            "%s: validation acc %.4f, test acc %.4f", display, scores["validation"]["scores"]["acc"], scores["test"]["scores"]["acc"]
+        )
+    return results, trained
+
+
+def _export_models(config, results, trained, vggish, preprocessor, corpus) -> dict[str, str]:
+    from ser_keras.export import export_model
+
+    students = [r for r in results if r.role == "student"]
+    chosen = {"teacher": "teacher"}
+    if students:
+        best = max(students, key=lambda r: (r.validation.get("acc", 0.0), -r.text_layers))
+        chosen["best_student"] = best.extra["model_key"]
+    exports = {}
+    for role, key in chosen.items():
+        model = trained[key]
+        full = build_raw_model(model.models.head, model.models.text_encoder, vggish, name=key)
+        exports[f"{role} ({key})"] = export_model(
+            full, preprocessor, corpus.label_names, os.path.join(config.run_dir, "export", role)
+        )
+    return exports

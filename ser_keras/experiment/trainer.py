@@ -1,0 +1,278 @@
+"""Two-stage training of one teacher or student on one fold.
+
+Stage 1 (transfer learning): both encoders frozen; only the fusion head trains,
+on encoder outputs computed once (`ser_keras.data.EncoderCache`). Stage 2
+(fine-tuning): the text encoder is unfrozen and trains with the head; the audio
+encoder stays frozen, so its cached embeddings are still used. Each stage keeps
+its best validation epoch (`ser_keras.training.stages.run_stage`), and stage 2
+starts from stage 1's best weights.
+
+A student with distillation trains through a `Distiller` whose frozen teacher
+reads the teacher's own cached outputs (its fine-tuned text features and the
+shared audio embeddings), so the teacher costs almost nothing per step.
+
+Example:
+
+>>> trainer = FoldTrainer(fold, recipe, preprocessor, audio_embeddings, strategy)  # doctest: +SKIP
+>>> teacher = trainer.train("teacher", "runs/t", teacher_encoder, teacher_features)  # doctest: +SKIP
+>>> student = trainer.train("student_k2_kd", "runs/s", encoder_k2, features_k2, teacher=teacher,
+...                         teacher_features=tuned_teacher_features)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ser_keras.config import Recipe
+from ser_keras.data import Splits, make_dataset
+from ser_keras.data.pipeline import Preprocessor
+from ser_keras.models import SERModels, build_ser_models
+from ser_keras.training import Distiller, classification_metrics, confusion_matrix, predict_classes
+from ser_keras.training.classifier import build_classifier
+from ser_keras.training.stages import make_optimizer, run_stage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FoldData:
+    """One fold's splits and where its outputs go.
+
+    Example:
+
+    >>> FoldData("main", splits, "saved_models/demo/tensorboard", DEFAULT_LABELS)  # doctest: +SKIP
+    """
+
+    name: str
+    splits: Splits
+    log_dir: str
+    label_names: tuple[str, ...]
+
+
+@dataclass
+class TrainedModel:
+    """A trained teacher or student and what its training recorded.
+
+    Example:
+
+    >>> trained.models.raw_model  # token ids + cached audio embeddings in  # doctest: +SKIP
+    """
+
+    name: str
+    text_layers: int
+    distilled: bool
+    models: SERModels
+    stages: dict[str, dict] = field(default_factory=dict)
+
+
+def set_text_encoder_trainable(text_encoder: keras.Model, trainable: bool) -> None:
+    """Freezes or unfreezes a BERT backbone; its pooler stays frozen (the head reads tokens).
+
+    Example:
+
+    >>> set_text_encoder_trainable(encoder, True)  # doctest: +SKIP
+    """
+    text_encoder.trainable = trainable
+    try:
+        text_encoder.get_layer("pooled_dense").trainable = False
+    except ValueError:
+        pass  # a backbone without a pooler
+
+
+class FoldTrainer:
+    """Trains teachers and students on one fold, sharing its data and caches.
+
+    Args:
+        fold: the fold's splits and output directories.
+        recipe: the training recipe.
+        preprocessor: the tokenizer (stage 2 reads token ids).
+        audio_embeddings: cached VGGish outputs, utterance id -> `[N, 128]`.
+        strategy: the `tf.distribute` strategy to build and train under.
+        pooling, modality: passed to `build_ser_models`.
+
+    Example:
+
+    >>> trainer = FoldTrainer(fold, get_recipe("demo"), preprocessor, audio, get_strategy())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        fold: FoldData,
+        recipe: Recipe,
+        preprocessor: Preprocessor,
+        audio_embeddings: Mapping[str, np.ndarray],
+        strategy: tf.distribute.Strategy,
+        pooling: str = "cls",
+        modality: str = "multimodal",
+    ) -> None:
+        self.fold = fold
+        self.recipe = recipe
+        self.preprocessor = preprocessor
+        self.audio_embeddings = audio_embeddings
+        self.strategy = strategy
+        self.pooling = pooling
+        self.modality = modality
+
+    # Datasets -----------------------------------------------------------------------------
+
+    def dataset(
+        self,
+        items: Sequence,
+        text_features: Mapping[str, np.ndarray] | None = None,
+        shuffle: bool = False,
+        epoch: tf.Variable | None = None,
+    ) -> tf.data.Dataset:
+        """Batches of one split: cached text features if given, else token ids; cached audio.
+
+        Example:
+
+        >>> trainer.dataset(fold.splits.test)  # token ids + cached audio  # doctest: +SKIP
+        """
+        return make_dataset(
+            items,
+            self.fold.label_names,
+            batch_size=self.recipe.batch_size,
+            preprocessor=None if text_features is not None else self.preprocessor,
+            text_features=text_features,
+            audio_embeddings=self.audio_embeddings,
+            shuffle=shuffle,
+            seed=self.recipe.seed,
+            epoch=epoch,
+        )
+
+    def _paired(
+        self,
+        items: Sequence,
+        student_features: Mapping[str, np.ndarray] | None,
+        teacher_features: Mapping[str, np.ndarray],
+        shuffle: bool,
+        epoch: tf.Variable | None,
+    ) -> tf.data.Dataset:
+        """Student batches zipped with the teacher's cached inputs for the same utterances."""
+        student = self.dataset(items, student_features, shuffle, epoch)
+        teacher = self.dataset(items, teacher_features, shuffle, epoch)
+
+        def pair(student_batch, teacher_batch):
+            (student_inputs, labels), (teacher_inputs, teacher_labels) = student_batch, teacher_batch
+            check = tf.debugging.assert_equal(labels, teacher_labels, message="teacher/student batches differ")
+            with tf.control_dependencies([check]):
+                labels = tf.identity(labels)
+            return {"teacher": teacher_inputs, "student": student_inputs}, labels
+
+        return tf.data.Dataset.zip((student, teacher)).map(pair)
+
+    # Training -----------------------------------------------------------------------------
+
+    def _trainee(self, model: keras.Model, teacher_model: keras.Model | None, optimizer) -> keras.Model:
+        if teacher_model is None:
+            return build_classifier(model, optimizer)
+        distillation = self.recipe.distillation
+        trainee = Distiller(
+            teacher_model,
+            model,
+            alpha=distillation.alpha,
+            temperature=distillation.temperature,
+            feature_loss_weight=distillation.feature_weight if "text_features" in model.output else 0.0,
+        )
+        trainee.compile(optimizer=optimizer)
+        return trainee
+
+    def train(
+        self,
+        name: str,
+        output_dir: str,
+        text_encoder: keras.Model | None,
+        text_features: Mapping[str, np.ndarray] | None,
+        teacher: TrainedModel | None = None,
+        teacher_features: Mapping[str, np.ndarray] | None = None,
+    ) -> TrainedModel:
+        """Trains one model through both stages (with distillation when `teacher` is given).
+
+        Args:
+            name: the model's name (its TensorBoard run and sub-folder).
+            output_dir: the parent of the model's folder (checkpoints, backups).
+            text_encoder: its BERT backbone (pretrained, first k layers), or
+                `None` for audio-only models.
+            text_features: the backbone's cached outputs before training.
+            teacher: the trained teacher to distil from, or `None`.
+            teacher_features: the trained teacher's cached text features.
+
+        Example:
+
+        >>> trained = trainer.train("teacher", "runs/t", encoder, features)  # doctest: +SKIP
+        """
+        if teacher is not None and teacher_features is None and text_encoder is not None:
+            raise ValueError("Distillation needs the trained teacher's cached text features.")
+        with self.strategy.scope():
+            models = build_ser_models(
+                text_encoder,
+                None,
+                num_classes=len(self.fold.label_names),
+                pooling=self.pooling,
+                modality=self.modality,
+                name=name,
+            )
+        text_encoder = models.text_encoder  # None for audio-only models
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name=f"{name}_epoch")
+        model_dir = os.path.join(output_dir, name)
+        stages: dict[str, dict] = {}
+        splits = self.fold.splits
+        for stage_name, stage, model, features in (
+            ("transfer", self.recipe.transfer, models.cached_model, text_features),
+            ("finetune", self.recipe.finetune, models.raw_model, None),
+        ):
+            if stage.epochs < 1:
+                continue
+            if stage_name == "finetune" and text_encoder is None:
+                break  # audio-only: nothing left to unfreeze
+            if teacher is None:
+                train_data = self.dataset(splits.train, features, shuffle=True, epoch=epoch)
+                validation_data = self.dataset(splits.validation, features)
+                teacher_model = None
+            else:
+                train_data = self._paired(splits.train, features, teacher_features, True, epoch)
+                validation_data = self._paired(splits.validation, features, teacher_features, False, None)
+                teacher_model = teacher.models.cached_model
+            if text_encoder is not None:
+                set_text_encoder_trainable(text_encoder, stage_name == "finetune")
+            with self.strategy.scope():
+                trainee = self._trainee(model, teacher_model, make_optimizer(stage.optimizer))
+            logger.info("Training %s, stage %s (%d epochs).", name, stage_name, stage.epochs)
+            stages[stage_name] = run_stage(
+                trainee,
+                train_data,
+                validation_data,
+                stage,
+                stage_dir=os.path.join(model_dir, stage_name),
+                log_dir=os.path.join(self.fold.log_dir, name, stage_name),
+                selection_metric=self.recipe.selection_metric,
+                epoch_variable=epoch,
+                class_names=self.fold.label_names,
+            )
+        if text_encoder is not None:
+            set_text_encoder_trainable(text_encoder, False)
+        num_layers = 0 if text_encoder is None else int(text_encoder.num_layers)
+        return TrainedModel(name, num_layers, teacher is not None, models, stages)
+
+    # Evaluation ---------------------------------------------------------------------------
+
+    def evaluate(self, trained: TrainedModel, items: Sequence) -> dict:
+        """Scores (ACC, BACC, MF1, WF1) and the confusion matrix of a trained model on a split.
+
+        Example:
+
+        >>> trainer.evaluate(teacher, fold.splits.test)["scores"]["acc"]  # doctest: +SKIP
+        0.83
+        """
+        y_true, y_pred = predict_classes(trained.models.raw_model, self.dataset(items))
+        return {
+            "scores": classification_metrics(y_true, y_pred),
+            "confusion_matrix": confusion_matrix(y_true, y_pred, len(self.fold.label_names)),
+        }

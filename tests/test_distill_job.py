@@ -1,0 +1,161 @@
+"""The main job end to end, on a tiny BERT preset and a slice of the demo corpus.
+
+Every run is a subprocess of `training_scripts/distill.py`, as a user runs it
+(the job switches on TensorFlow's global op determinism, which must not leak
+into other tests).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from text_model_stand_ins import save_tiny_preset_with_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "training_scripts" / "distill.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_preset(tmp_path_factory):
+    with open(REPO / "data" / "demo" / "manifest.csv", encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    return save_tiny_preset_with_tokenizer(tmp_path_factory.mktemp("preset"), texts)
+
+
+def job_command(preset: str, output_dir: Path, transfer_epochs: int = 2, *extra: str) -> list[str]:
+    return [
+        sys.executable, str(SCRIPT),
+        "--text-preset", preset,
+        "--limit-per-split", "16",
+        "--students", "1",
+        "--transfer-epochs", str(transfer_epochs),
+        "--finetune-epochs", "1",
+        "--batch-size", "8",
+        "--sequence-length", "16",
+        "--latency-runs", "2",
+        "--no-export",
+        "--output-dir", str(output_dir),
+        "--run-name", "tiny",
+        *extra,
+    ]
+
+
+def run_job(command: list[str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def tensorboard_tags(directory: Path) -> set[str]:
+    tags = set()
+    for root, _, files in os.walk(directory):
+        if any(name.startswith("events.out.tfevents") for name in files):
+            accumulator = EventAccumulator(root, size_guidance={"tensors": 0})
+            accumulator.Reload()
+            tags.update(accumulator.Tags()["tensors"])
+    return tags
+
+
+def weights_of(path: Path) -> dict[str, np.ndarray]:
+    arrays = {}
+    with h5py.File(path, "r") as handle:
+        handle.visititems(
+            lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+        )
+    return arrays
+
+
+def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset, tmp_path):
+    first = run_job(job_command(tiny_preset, tmp_path))
+    run_dir = tmp_path / "tiny"
+    assert f"tensorboard --logdir {run_dir / 'tensorboard'}" in first.stdout + first.stderr
+
+    results = json.loads((run_dir / "results.json").read_text())
+    models = results["models"]
+    assert [(m["text_layers"], m["distilled"], m["role"]) for m in models] == [
+        (3, False, "teacher"), (1, False, "student"), (1, True, "student"),
+    ]
+    for model in models:
+        assert set(model["validation"]) == set(model["test"]) == {"bacc", "acc", "mf1", "wf1"}
+        assert all(0.0 <= value <= 1.0 for value in model["test"].values())
+        assert model["latency_ms"] > 0
+        assert model["params"]["vggish"] == 72_141_184
+    assert models[0]["params"]["total"] > models[1]["params"]["total"]
+    assert results["metadata"]["config"]["recipe"]["name"] == "demo"
+
+    table = (run_dir / "results.md").read_text()
+    assert "| Methods | Total Params (M) | Inference Time (ms) |" in table
+    assert "BERT_1-VGGish + KD" in table
+    assert (run_dir / "results.png").read_bytes()[:4] == b"\x89PNG"
+    confusion = sorted(os.listdir(run_dir / "confusion"))
+    assert confusion == ["student_k1_kd_test.png", "student_k1_test.png", "teacher_test.png"]
+
+    tags = tensorboard_tags(run_dir / "tensorboard")
+    for tag in ("epoch_loss", "epoch_kl_loss", "epoch_ce_loss", "epoch_feature_loss",
+                "epoch_learning_rate", "epoch_acc", "epoch_bacc", "epoch_wf1", "confusion/test",
+                "test/acc", "results", "_hparams_/session_start_info"):
+        assert tag in tags, f"{tag} missing from TensorBoard logs"
+
+    # Same command again: the teacher (and students) are reused, with the same metrics.
+    second = run_job(job_command(tiny_preset, tmp_path))
+    assert "already done" in second.stderr
+    assert "Epoch 1/" not in second.stdout  # no training at all
+    again = json.loads((run_dir / "results.json").read_text())["models"]
+    assert [m["test"] for m in again] == [m["test"] for m in models]
+
+
+def test_same_seed_same_metrics_in_a_fresh_output_dir(tiny_preset, tmp_path):
+    run_job(job_command(tiny_preset, tmp_path / "a"))
+    run_job(job_command(tiny_preset, tmp_path / "b"))
+    a = json.loads((tmp_path / "a" / "tiny" / "results.json").read_text())["models"]
+    b = json.loads((tmp_path / "b" / "tiny" / "results.json").read_text())["models"]
+    assert [(m["validation"], m["test"]) for m in a] == [(m["validation"], m["test"]) for m in b]
+
+
+def test_sigkill_mid_training_resumes_to_the_same_weights(tiny_preset, tmp_path):
+    epochs = 8
+    uninterrupted = tmp_path / "uninterrupted"
+    run_job(job_command(tiny_preset, uninterrupted, epochs))
+
+    killed = tmp_path / "killed"
+    command = job_command(tiny_preset, killed, epochs)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    teachers = killed / "teachers"
+    deadline = time.monotonic() + 300
+    metadata = None
+    while time.monotonic() < deadline and process.poll() is None:
+        found = list(teachers.glob("*/main/teacher/transfer/backup/training_metadata.json"))
+        if found:
+            try:
+                if json.loads(found[0].read_text())["epoch"] >= 2:
+                    metadata = found[0]
+                    break
+            except (json.JSONDecodeError, OSError):
+                pass
+        time.sleep(0.05)
+    assert metadata is not None and process.poll() is None, "the job ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert not list(teachers.glob("*/main/teacher/transfer/done.json"))
+
+    run_job(command)  # the same command resumes
+    for stage_file in ("teacher/transfer/best.weights.h5", "teacher/finetune/best.weights.h5"):
+        expected = weights_of(next(uninterrupted.glob(f"teachers/*/main/{stage_file}")))
+        actual = weights_of(next(killed.glob(f"teachers/*/main/{stage_file}")))
+        assert expected.keys() == actual.keys()
+        for name in expected:
+            np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=name)
+    expected_results = json.loads((uninterrupted / "tiny" / "results.json").read_text())["models"]
+    actual_results = json.loads((killed / "tiny" / "results.json").read_text())["models"]
+    assert [m["test"] for m in actual_results] == [m["test"] for m in expected_results]
