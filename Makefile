@@ -17,7 +17,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python training_scripts/embed_audio.py $(ARGS)
+	$(BIN)/python training_scripts/distill.py $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

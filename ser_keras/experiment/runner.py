@@ -346,7 +346,16 @@ def _export_models(config, results, trained, vggish, preprocessor, corpus) -> di
     for role, key in chosen.items():
         model = trained[key]
         full = build_raw_model(model.models.head, model.models.text_encoder, vggish, name=key)
+        export_dir = os.path.join(config.run_dir, "export", role)
         exports[f"{role} ({key})"] = export_model(
-            full, preprocessor, corpus.label_names, os.path.join(config.run_dir, "export", role)
+            full, preprocessor, corpus.label_names, export_dir, version=_next_version(export_dir)
         )
     return exports
+
+
+def _next_version(export_dir: str) -> int:
+    """The next TF Serving version number in `export_dir` (1 when empty): re-runs add versions."""
+    if not os.path.isdir(export_dir):
+        return 1
+    versions = [int(name) for name in os.listdir(export_dir) if name.isdigit()]
+    return max(versions, default=0) + 1
