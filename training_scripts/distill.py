@@ -12,39 +12,12 @@ exported SavedModels); the paths are printed at the end.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from ser_keras.experiment.job import add_job_arguments, job_config_from_args
-
-    add_job_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = job_config_from_args(args)
-    except ValueError as error:
-        parser.error(str(error))
-
-    from ser_keras.experiment import run_distill_job
-
-    try:
-        outputs = run_distill_job(config)
-    except KeyboardInterrupt:
-        logging.warning(
-            "Interrupted. Completed epochs are kept in %s; run the same command again to resume.",
-            config.run_dir,
-        )
-        return 130
-    print("\n" + outputs.describe())
-    return 0
-
+from ser_keras.experiment.cli import run_job_command  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job_command(None, __doc__))
