@@ -159,3 +159,27 @@ def test_sigkill_mid_training_resumes_to_the_same_weights(tiny_preset, tmp_path)
     expected_results = json.loads((uninterrupted / "tiny" / "results.json").read_text())["models"]
     actual_results = json.loads((killed / "tiny" / "results.json").read_text())["models"]
     assert [m["test"] for m in actual_results] == [m["test"] for m in expected_results]
+
+
+def test_exported_models_score_as_in_the_job_when_evaluated_as_served(tiny_preset, tmp_path):
+    command = [arg for arg in job_command(tiny_preset, tmp_path) if arg != "--no-export"]
+    result = run_job(command)
+    run_dir = tmp_path / "tiny"
+    assert "Exported best_student" in result.stdout
+    exports = [run_dir / "export" / role for role in ("teacher", "best_student")]
+    assert all((path / "1" / "saved_model.pb").is_file() for path in exports)
+
+    evaluation_dir = tmp_path / "evaluation"
+    run_job([
+        sys.executable, str(REPO / "training_scripts" / "evaluate.py"),
+        *[arg for path in exports for arg in ("--model", str(path))],
+        "--limit-per-split", "16", "--latency-runs", "2", "--output-dir", str(evaluation_dir),
+    ])
+    job = {m["extra"]["model_key"]: m for m in json.loads((run_dir / "results.json").read_text())["models"]}
+    served = json.loads((evaluation_dir / "results.json").read_text())["models"]
+    best_key = next(line for line in result.stdout.splitlines() if "Exported best_student" in line)
+    best_key = best_key.split("(")[1].split(")")[0]
+    for evaluated, key in zip(served, ("teacher", best_key)):
+        for split in ("validation", "test"):
+            for metric, value in job[key][split].items():
+                assert abs(evaluated[split][metric] - value) < 1e-6, (key, split, metric)
