@@ -73,13 +73,20 @@ class ModelResult:
         return dataclasses.asdict(self)
 
 
-def _percent(scores: dict[str, float], key: str) -> str:
+def _percent(scores: dict[str, float], key: str, deviations: dict[str, float] | None = None) -> str:
     value = scores.get(key)
-    return "-" if value is None else f"{100.0 * value:.2f}"
+    if value is None:
+        return "-"
+    if deviations and key in deviations:
+        return f"{100.0 * value:.2f} ± {100.0 * deviations[key]:.2f}"
+    return f"{100.0 * value:.2f}"
 
 
 def results_markdown(results: Sequence[ModelResult]) -> str:
     """The results as a markdown table with the columns of the paper's Table II.
+
+    Results aggregated over folds (with `extra["validation_std"]` and
+    `extra["test_std"]`) print as `mean ± std`.
 
     Example:
 
@@ -99,8 +106,8 @@ def results_markdown(results: Sequence[ModelResult]) -> str:
             result.name,
             "-" if total is None else f"{total / 1e6:.2f}",
             "-" if result.latency_ms is None else f"{result.latency_ms:.2f}",
-            *[_percent(result.validation, key) for key in TABLE_METRICS],
-            *[_percent(result.test, key) for key in TABLE_METRICS],
+            *[_percent(result.validation, key, result.extra.get("validation_std")) for key in TABLE_METRICS],
+            *[_percent(result.test, key, result.extra.get("test_std")) for key in TABLE_METRICS],
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -153,7 +153,14 @@ def _display_name(key: str, layers: int, distilled: bool) -> str:
     return f"BERT_{layers}-VGGish" + (" + KD" if distilled else "")
 
 
-def _aggregate(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
+def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
+    """Means over folds (LOSO) of each model's scores, with standard deviations in `extra`.
+
+    Example:
+
+    >>> aggregate_folds([[result]]) == [result]  # one fold: unchanged  # doctest: +SKIP
+    True
+    """
     if len(per_fold) == 1:
         return per_fold[0]
     aggregated = []
@@ -202,7 +209,7 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
         results, trained = _run_fold(config, corpus, fold_name, splits, cache, preprocessor, audio, vggish, strategy, log_dir)
         per_fold.append(results)
         trained_by_fold.append(trained)
-    results = _aggregate(per_fold)
+    results = aggregate_folds(per_fold)
 
     title = f"{config.data.dataset} ({config.data.protocol}), recipe {config.recipe.name}"
     paths = save_results(

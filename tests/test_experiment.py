@@ -1,0 +1,92 @@
+"""Job configuration, flags, data folds and fold aggregation (no training)."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from ser_keras.data import Corpus, Utterance
+from ser_keras.experiment.data import job_folds
+from ser_keras.experiment.job import (
+    DataConfig,
+    DistillJobConfig,
+    ModelConfig,
+    add_job_arguments,
+    job_config_from_args,
+)
+from ser_keras.experiment.runner import aggregate_folds
+from ser_keras.reporting import ModelResult, results_markdown
+
+LABELS = ("angry", "happy", "sad", "neutral")
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_job_arguments(parser)
+    return job_config_from_args(parser.parse_args(list(argv)))
+
+
+def test_flags_map_onto_the_config_and_presets():
+    config = parse()
+    assert config == DistillJobConfig()
+    paper = parse("--recipe", "paper", "--students", "6,4,2", "--alpha", "0.7", "--batch-size", "8", "--seed", "3")
+    assert paper.model.student_layers == (6, 4, 2)
+    assert paper.recipe.distillation.alpha == 0.7 and paper.recipe.batch_size == 8 and paper.recipe.seed == 3
+    assert paper.recipe.finetune.optimizer.momentum == 0.99
+    quick = parse("--quick")
+    assert quick.data.limit_per_split == 64 and quick.model.student_layers == (1,)
+    assert quick.recipe.transfer.epochs == 2 and quick.run_name == "demo_quick"
+
+
+def test_bad_flag_combinations_are_clear_errors():
+    with pytest.raises(ValueError, match="--data-dir"):
+        DataConfig(dataset="iemocap")
+    with pytest.raises(ValueError, match="--manifest"):
+        DataConfig(dataset="manifest")
+    with pytest.raises(ValueError, match="loso needs IEMOCAP"):
+        DataConfig(protocol="loso")
+    with pytest.raises(ValueError, match="student layer counts"):
+        ModelConfig(student_layers=(0,))
+
+
+def test_teacher_fingerprint_ignores_students_but_not_the_recipe():
+    base = DistillJobConfig()
+    other_students = DistillJobConfig(model=ModelConfig(student_layers=(2,)), run_name="x")
+    assert base.teacher_fingerprint() == other_students.teacher_fingerprint()
+    assert base.teacher_fingerprint() != parse("--finetune-epochs", "9").teacher_fingerprint()
+
+
+def iemocap_like_corpus():
+    items = []
+    for session in range(1, 6):
+        for gender in ("F", "M"):
+            for index in range(8):
+                items.append(Utterance(
+                    f"Ses0{session}{gender}_{index}", "hello", LABELS[index % 4],
+                    speaker=f"Ses0{session}{gender}", session=f"Ses0{session}", gender=gender,
+                ))
+    return Corpus(items)
+
+
+def test_loso_protocol_gives_five_disjoint_folds():
+    corpus = iemocap_like_corpus()
+    folds = job_folds(corpus, DataConfig(dataset="iemocap", data_dir="unused", protocol="loso"))
+    assert [name for name, _ in folds] == [f"session{k}" for k in range(1, 6)]
+    for k, (_, splits) in enumerate(folds, start=1):
+        assert {item.speaker for item in splits.validation} == {f"Ses0{k}F"}
+        assert {item.speaker for item in splits.test} == {f"Ses0{k}M"}
+        assert all(item.session != f"Ses0{k}" for item in splits.train)
+        assert len(splits.train) == 64
+
+
+def test_fold_results_aggregate_to_mean_and_std():
+    def result(acc):
+        scores = {"bacc": acc, "acc": acc, "mf1": acc, "wf1": acc}
+        return ModelResult("teacher", 6, False, validation=scores, test=scores)
+
+    accuracies = [0.5, 0.6, 0.7, 0.8, 0.9]
+    (aggregated,) = aggregate_folds([[result(acc)] for acc in accuracies])
+    assert aggregated.test["acc"] == pytest.approx(np.mean(accuracies))
+    assert aggregated.extra["test_std"]["acc"] == pytest.approx(np.std(accuracies))
+    assert len(aggregated.extra["folds"]) == 5
+    assert "70.00 ± 14.14" in results_markdown([aggregated])
