@@ -34,6 +34,7 @@ from ser_keras.data.errors import DatasetError
 from ser_keras.data.records import Corpus, Utterance, count_by
 from ser_keras.data.skip_report import SkipReport
 from ser_keras.labels import DEFAULT_LABELS
+from ser_keras.transcripts import clean_transcript
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ IEMOCAP_LABEL_MAP: dict[str, str] = {
 
 _SESSION_DIR = re.compile(r"^Session(\d+)$")
 _TRANSCRIPT_LINE = re.compile(r"^(?P<id>\S+)\s+\[[\d.]+-[\d.]+\]:\s?(?P<text>.*)$")
-_BRACKETED_TOKEN = re.compile(r"\[[^\]]*\]")
 
 
 def read_iemocap(
@@ -124,17 +124,6 @@ def read_iemocap(
     corpus = Corpus(utterances, label_names, report)
     _log_counts(corpus, dropped_labels)
     return corpus
-
-
-def clean_transcript(text: str) -> str:
-    """Removes bracketed tokens such as `[LAUGHTER]` and collapses whitespace.
-
-    Example:
-
-    >>> clean_transcript("Oh, [LAUGHTER] that's  great. [BREATHING]")
-    "Oh, that's great."
-    """
-    return " ".join(_BRACKETED_TOKEN.sub(" ", text).split())
 
 
 def _session_dirs(root: Path) -> list[tuple[int, Path]]:

@@ -22,9 +22,9 @@ import keras_hub
 import tensorflow as tf
 
 from ser_keras.text.presets import resolve_preset
+from ser_keras.transcripts import NON_SPEECH_TOKEN_PATTERN
 
 #: A bracketed non-speech token, e.g. `[LAUGHTER]` or `[BREATHING]`.
-NON_SPEECH_TOKEN_PATTERN = r"\[[^\]]*\]"
 
 #: Default packed length: IEMOCAP utterances are far shorter than BERT's 512.
 DEFAULT_SEQUENCE_LENGTH = 128
