@@ -168,6 +168,17 @@ class DistillJobConfig:
         """
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    def _fingerprint(self, teacher_only: bool) -> str:
+        relevant = self.to_dict()
+        for key in ("output_dir", "run_name", "latency_runs", "export"):
+            relevant.pop(key)
+        if teacher_only:
+            relevant["model"].pop("student_layers")
+            relevant["model"].pop("baselines")
+            relevant["recipe"].pop("distillation")
+        encoded = json.dumps(relevant, sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()[:12]
+
     def teacher_fingerprint(self) -> str:
         """A hash of everything that determines the teacher (not the students).
 
@@ -179,14 +190,17 @@ class DistillJobConfig:
         ...     model=ModelConfig(student_layers=(2,))).teacher_fingerprint()
         True
         """
-        relevant = self.to_dict()
-        relevant["model"].pop("student_layers")
-        relevant["model"].pop("baselines")
-        for key in ("output_dir", "run_name", "latency_runs", "export"):
-            relevant.pop(key)
-        relevant["recipe"].pop("distillation")
-        encoded = json.dumps(relevant, sort_keys=True).encode()
-        return hashlib.sha256(encoded).hexdigest()[:12]
+        return self._fingerprint(teacher_only=True)
+
+    def training_fingerprint(self) -> str:
+        """A hash of everything that determines the trained models (outputs settings aside).
+
+        Example:
+
+        >>> DistillJobConfig().training_fingerprint() == DistillJobConfig(run_name="x").training_fingerprint()
+        True
+        """
+        return self._fingerprint(teacher_only=False)
 
 
 def quick_config(config: DistillJobConfig) -> DistillJobConfig:

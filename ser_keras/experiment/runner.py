@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -40,7 +39,7 @@ from ser_keras.experiment.job import DistillJobConfig
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
 from ser_keras.models import build_raw_model, parameter_table
-from ser_keras.reporting import TABLE_METRICS, ModelResult, save_results
+from ser_keras.reporting import TABLE_METRICS, ModelResult, results_markdown, save_results
 from ser_keras.text import load_text_encoder, load_text_preprocessor
 from ser_keras.training import get_strategy, save_confusion_matrix_png
 from ser_keras.training.metrics import confusion_matrix_png
@@ -88,17 +87,6 @@ class JobOutputs:
         if self.skipped_summary:
             lines.append(self.skipped_summary)
         return "\n".join(lines)
-
-
-def _hash(values: dict) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _student_fingerprint(config: DistillJobConfig) -> str:
-    relevant = config.to_dict()
-    for key in ("output_dir", "run_name", "latency_runs", "export"):
-        relevant.pop(key)
-    return _hash(relevant)
 
 
 def _all_items(folds: Sequence[tuple[str, Splits]]) -> list:
@@ -216,7 +204,7 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
         results, run_dir, title=title,
         metadata={"config": config.to_dict(), "skipped": len(corpus.skip_report)},
     )
-    markdown = open(paths["markdown"], encoding="utf-8").read()
+    markdown = results_markdown(results)
     log_text(os.path.join(log_dir, "summary"), "results", markdown)
     corpus.skip_report.write_csv(os.path.join(run_dir, "skipped.csv"))
     outputs = JobOutputs(
@@ -249,7 +237,7 @@ def _run_fold(
 ) -> tuple[list[ModelResult], dict[str, TrainedModel]]:
     fold_log_dir = log_dir if fold_name == "main" else os.path.join(log_dir, fold_name)
     teacher_dir = os.path.join(config.output_dir, "teachers", config.teacher_fingerprint(), fold_name)
-    student_dir = os.path.join(config.run_dir, "models", _student_fingerprint(config), fold_name)
+    student_dir = os.path.join(config.run_dir, "models", config.training_fingerprint(), fold_name)
     fold = FoldData(fold_name, splits, fold_log_dir, tuple(corpus.label_names))
     trainer = FoldTrainer(
         fold, config.recipe, preprocessor, audio, strategy,
