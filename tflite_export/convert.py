@@ -1,17 +1,26 @@
 """Converts an exported ser-keras model to TFLite (LiteRT) and reports size, latency and parity.
 
     python tflite_export/convert.py --model saved_models/demo/export/student --quantize int8
+    python tflite_export/convert.py --model checkpoints/student.keras \
+        --labels angry,happy,sad,neutral --text-preset bert_base_en_uncased --sequence-length 48
 
 `--model` is an export folder (its highest version) or a SavedModel version
-folder written by `ser_keras.export.export_model`. The TFLite model takes token
-ids, masks and log-mel patches (tokenization runs outside TFLite); it is written
-with the export's metadata and text preprocessor into a bundle folder (default
-`<export folder>/tflite/<version>/`) that `ser-predict --model <file>.tflite`
-and `ser_keras.serving.EmotionRecognizer` load.
+folder written by `ser_keras.export.export_model`, or a bare Keras model file
+(`.keras`, e.g. an export's `assets.extra/model.keras`). A `.keras` file takes
+its label names and text preprocessor from `--labels`, `--text-preset` and
+`--sequence-length`, or else from the export side files beside it
+(`metadata.json`, `preprocessor/`). The TFLite model takes token ids, masks and
+log-mel patches (tokenization runs outside TFLite); it is written with the
+metadata and text preprocessor into a bundle folder (default
+`<export folder>/tflite/<version>/`, or `<folder of the .keras>/tflite/<stem>/`)
+that `ser-predict --model <file>.tflite` and `ser_keras.serving.EmotionRecognizer` load.
 
 `int8` calibrates on clips of the training split of `--manifest` (default: the
 demo corpus). Size, batch-1 latency (median of warm runs) and agreement with the
 SavedModel are measured on clips of the test split.
+
+Bad input (a missing or unreadable model, a `.keras` file without label names
+or text preprocessor) prints an error and exits with status 2, writing nothing.
 """
 
 from __future__ import annotations
@@ -19,17 +28,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from ser_keras.audio import load_audio
 from ser_keras.data import read_manifest
 from ser_keras.export import (
     QUANTIZATION_MODES,
+    ModelPathError,
     TFLiteModel,
     clip_model_inputs,
     compare_predictions,
     convert_to_tflite,
+    export_keras_model_file,
     find_saved_model,
+    is_keras_model_file,
+    keras_bundle_dir,
     load_export_preprocessor,
     load_tokens_signature,
     read_metadata,
@@ -44,16 +58,32 @@ DEMO_MANIFEST = Path(__file__).resolve().parents[1] / "data" / "demo" / "manifes
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="export folder or SavedModel version folder")
+    parser.add_argument("--model", required=True, help="export folder, SavedModel version folder or .keras file")
     parser.add_argument(
         "--quantize", default="none", choices=[*QUANTIZATION_MODES, "all"], help="variant (all: every one)"
     )
-    parser.add_argument("--output", help="bundle folder (default <export folder>/tflite/<version>)")
+    parser.add_argument(
+        "--output", help="bundle folder (default <export folder>/tflite/<version>, <.keras folder>/tflite/<stem>)"
+    )
     parser.add_argument("--manifest", default=str(DEMO_MANIFEST), help="clips for calibration and checks")
     parser.add_argument("--calibration-clips", type=int, default=100, help="training clips for int8")
     parser.add_argument("--eval-clips", type=int, default=50, help="test clips for latency and parity (0: skip)")
     parser.add_argument("--seed", type=int, default=0, help="which clips are drawn")
+    keras_file = parser.add_argument_group(
+        "a .keras --model", "(default: from metadata.json and preprocessor/ beside the file)"
+    )
+    keras_file.add_argument("--labels", type=label_list, help="class names in logit order, comma-separated")
+    keras_file.add_argument("--text-preset", help="text-encoder preset the model was trained with")
+    keras_file.add_argument("--sequence-length", type=int, help="tokens per transcript (with --text-preset)")
     return parser.parse_args(argv)
+
+
+def label_list(value: str) -> list[str]:
+    """`--labels angry,happy,sad,neutral` as a list; empty names are refused."""
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"empty label name in {value!r}; use e.g. angry,happy,sad,neutral")
+    return names
 
 
 def split_or_all(utterances, split: str):
@@ -65,7 +95,33 @@ def split_or_all(utterances, split: str):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    saved_model_dir = find_saved_model(args.model)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ser_tflite_") as scratch:
+            if is_keras_model_file(args.model):
+                saved_model_dir = export_keras_model_file(
+                    args.model,
+                    Path(scratch) / "export",
+                    label_names=args.labels,
+                    text_preset=args.text_preset,
+                    sequence_length=args.sequence_length,
+                )
+                output = args.output or keras_bundle_dir(args.model)
+            else:
+                if args.labels or args.text_preset or args.sequence_length:
+                    raise ValueError(
+                        "--labels, --text-preset and --sequence-length apply to a .keras --model only; "
+                        "an export carries its own."
+                    )
+                saved_model_dir, output = find_saved_model(args.model), args.output
+            convert(args, saved_model_dir, output)
+    except (ModelPathError, ValueError) as error:
+        print(f"convert.py: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def convert(args: argparse.Namespace, saved_model_dir: Path, output: str | Path | None) -> None:
+    """Converts the SavedModel to each variant asked for, printing size, latency and parity."""
     side_files = side_files_dir(saved_model_dir)
     metadata = read_metadata(side_files)
     modes = QUANTIZATION_MODES if args.quantize == "all" else (args.quantize,)
@@ -92,7 +148,7 @@ def main(argv=None) -> int:
 
     for quantize in modes:
         content = convert_to_tflite(saved_model_dir, quantize, calibration)
-        path = write_tflite_bundle(content, saved_model_dir, quantize, args.output)
+        path = write_tflite_bundle(content, saved_model_dir, quantize, output)
         print(f"{path}: {len(content) / 1e6:.2f} MB ({quantize})")
         if evaluation:
             model = TFLiteModel(content)
@@ -103,7 +159,6 @@ def main(argv=None) -> int:
                 f"vs SavedModel on {len(evaluation)} test clips: same class "
                 f"{100 * parity['agreement']:.1f}%, max |dp| {parity['max_abs_diff']:.2e}"
             )
-    return 0
 
 
 if __name__ == "__main__":

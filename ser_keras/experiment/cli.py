@@ -14,6 +14,9 @@ import logging
 
 from ser_keras.experiment.job import add_job_arguments, job_config_from_args
 
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED_EXIT_CODE = 130
+
 
 def run_job_command(
     argv: list[str] | None,
@@ -22,6 +25,10 @@ def run_job_command(
     teacher_only: bool = False,
 ) -> int:
     """Parses the job flags, runs the job, prints where its outputs are; returns the exit code.
+
+    Ctrl-C stops the job cleanly: the last completed epoch stays in the stage's
+    backup folder, a message says so, and the exit code is
+    `INTERRUPTED_EXIT_CODE` (130); the same command resumes from that epoch.
 
     Args:
         argv: the arguments (`None`: `sys.argv[1:]`).
@@ -44,15 +51,16 @@ def run_job_command(
     if teacher_only:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, student_layers=()))
 
-    from ser_keras.experiment.runner import run_distill_job
-
     try:
+        from ser_keras.experiment.runner import run_distill_job
+
         outputs = run_distill_job(config)
     except KeyboardInterrupt:
         logging.warning(
-            "Interrupted. Completed epochs are kept in %s; run the same command again to resume.",
+            "Interrupted. Completed epochs are kept in %s; run the same command again to resume "
+            "from the last completed epoch.",
             config.output_dir,
         )
-        return 130
+        return INTERRUPTED_EXIT_CODE
     print("\n" + outputs.describe())
     return 0

@@ -200,23 +200,28 @@ def run_stage(
         return record
 
     best = BestCheckpoint(best_path, selection_metric)
+    backup_dir = os.path.join(stage_dir, "backup")
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch, _: stage.optimizer.learning_rate_at(epoch)),
         ClassificationMetricsCallback(validation_data, class_names),
         best,
-        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
         keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
         *extra_callbacks,
     ]
     callbacks.insert(0, EpochSeed(epoch_variable))
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=stage.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # the datasets shuffle themselves, per epoch (see `EpochSeed`)
-        verbose=verbose,
-    )
+    try:
+        history = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=stage.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the datasets shuffle themselves, per epoch (see `EpochSeed`)
+            verbose=verbose,
+        )
+    except KeyboardInterrupt:
+        logger.warning("Interrupted: the last completed epoch of this stage is kept in %s.", backup_dir)
+        raise
     if best.best_epoch < 0:
         raise RuntimeError(f"Stage {stage_dir} ran no epoch; check `epochs` ({stage.epochs}).")
     model.load_weights(best_path)
