@@ -16,8 +16,11 @@ metadata and text preprocessor into a bundle folder (default
 that `ser-predict --model <file>.tflite` and `ser_keras.serving.EmotionRecognizer` load.
 
 `int8` calibrates on clips of the training split of `--manifest` (default: the
-demo corpus). Size, batch-1 latency (median of warm runs) and agreement with the
-SavedModel are measured on clips of the test split.
+demo corpus) and keeps the text encoder in float32 (`--int8-text float`; the
+audio branch and fusion head are int8); `--int8-text int8` quantizes it too,
+for the smallest file. The bundle's metadata.json records what stayed float32.
+Size, batch-1 latency (median of warm runs) and agreement with the SavedModel
+are measured on clips of the test split.
 
 Bad input (a missing or unreadable model, a `.keras` file without label names
 or text preprocessor) prints an error and exits with status 2, writing nothing.
@@ -34,6 +37,7 @@ from pathlib import Path
 from ser_keras.audio import load_audio
 from ser_keras.data import read_manifest
 from ser_keras.export import (
+    INT8_TEXT_MODES,
     QUANTIZATION_MODES,
     ModelPathError,
     TFLiteModel,
@@ -42,6 +46,7 @@ from ser_keras.export import (
     convert_to_tflite,
     export_keras_model_file,
     find_saved_model,
+    int8_float_part,
     is_keras_model_file,
     keras_bundle_dir,
     load_export_preprocessor,
@@ -67,6 +72,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--manifest", default=str(DEMO_MANIFEST), help="clips for calibration and checks")
     parser.add_argument("--calibration-clips", type=int, default=100, help="training clips for int8")
+    parser.add_argument(
+        "--int8-text", default="float", choices=INT8_TEXT_MODES,
+        help="int8: keep the text encoder in float32 (float, closer to the float model) or quantize it (int8, smaller)",
+    )
     parser.add_argument("--eval-clips", type=int, default=50, help="test clips for latency and parity (0: skip)")
     parser.add_argument("--seed", type=int, default=0, help="which clips are drawn")
     keras_file = parser.add_argument_group(
@@ -147,9 +156,12 @@ def convert(args: argparse.Namespace, saved_model_dir: Path, output: str | Path 
     reference = load_tokens_signature(saved_model_dir) if evaluation else None
 
     for quantize in modes:
-        content = convert_to_tflite(saved_model_dir, quantize, calibration)
-        path = write_tflite_bundle(content, saved_model_dir, quantize, output)
+        content = convert_to_tflite(saved_model_dir, quantize, calibration, int8_text=args.int8_text)
+        conversion = int8_float_part(saved_model_dir, args.int8_text) if quantize == "int8" else None
+        path = write_tflite_bundle(content, saved_model_dir, quantize, output, conversion)
         print(f"{path}: {len(content) / 1e6:.2f} MB ({quantize})")
+        if conversion:
+            print(f"  kept in float32: layers {conversion['float_layers']}, ops {conversion['float_ops']}")
         if evaluation:
             model = TFLiteModel(content)
             latency = measure_latency(model, evaluation, warmup=3, repeats=len(evaluation))

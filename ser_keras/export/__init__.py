@@ -50,12 +50,14 @@ from ser_keras.export.layout import (
 from ser_keras.export.saved_model import batch_audio_patches, export_model, load_tokens_signature
 from ser_keras.export.tflite import (
     FLOAT_OPS_IN_INT8,
+    INT8_TEXT_MODES,
     QUANTIZATION_MODES,
     TFLiteModel,
     compare_predictions,
     convert_to_tflite,
     default_bundle_dir,
     export_keras_model_file,
+    int8_float_part,
     is_keras_model_file,
     keras_bundle_dir,
     representative_inputs,
@@ -64,6 +66,7 @@ from ser_keras.export.tflite import (
 
 __all__ = [
     "FLOAT_OPS_IN_INT8",
+    "INT8_TEXT_MODES",
     "MODEL_INPUT_NAMES",
     "QUANTIZATION_MODES",
     "RAW_SIGNATURE",
@@ -78,6 +81,7 @@ __all__ = [
     "export_keras_model_file",
     "export_model",
     "find_saved_model",
+    "int8_float_part",
     "is_keras_model_file",
     "keras_bundle_dir",
     "load_export_preprocessor",

@@ -7,12 +7,19 @@ Four variants, as `quantize`:
 * `"dynamic"`: int8 weights, activations quantized on the fly;
 * `"int8"`: int8 weights and activations, calibrated on a representative
   dataset (clips of the training data). Inputs and outputs stay float32 /
-  int32 / bool. The attention-score ops (`FLOAT_OPS_IN_INT8`) stay float32:
-  Keras masks attention by filling padded positions with -1e9 before the
-  softmax, and an int8 range calibrated on that fill value rounds every real
-  score to the same number (the model then attends uniformly and its
-  predictions collapse). These ops hold no weights, so the file is as small
-  as a fully int8 one.
+  int32 / bool. Two parts stay float32 (`int8_float_part` says which):
+
+  - the attention-score ops (`FLOAT_OPS_IN_INT8`), everywhere: Keras masks
+    attention by filling padded positions with -1e9 before the softmax, and
+    an int8 range calibrated on that fill value rounds every real score to
+    the same number (the model then attends uniformly and its predictions
+    collapse). These ops hold no weights.
+  - the text encoder (the keras-hub backbone: embeddings and transformer
+    layers), unless `int8_text="int8"`: int8 activations through a deep
+    encoder add up (a 6-layer MiniLM teacher keeps the float model's class
+    on only 80% of the demo test clips). The audio branch (VGGish, most of
+    the parameters) and the fusion head are int8. `int8_text="int8"` gives
+    the smallest, full-integer file.
 
 Tokenization and the log-mel front end stay outside the TFLite graph (token
 ids and patches in); `clip_model_inputs` computes them.
@@ -32,11 +39,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
+import re
 import shutil
 import warnings
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -66,6 +76,12 @@ QUANTIZATION_MODES: tuple[str, ...] = ("none", "float16", "dynamic", "int8")
 
 #: TFLite ops kept in float32 by the int8 variant (masked attention scores; see above).
 FLOAT_OPS_IN_INT8: tuple[str, ...] = ("BATCH_MATMUL", "TRANSPOSE", "SELECT_V2", "SOFTMAX")
+
+#: `int8_text` choices of the int8 variant: text encoder in float32 (default) or int8 too.
+INT8_TEXT_MODES: tuple[str, ...] = ("float", "int8")
+
+#: The key of a TFLite bundle's `metadata.json` that describes each `.tflite` file's conversion.
+TFLITE_METADATA_KEY = "tflite"
 
 LITERT_INSTALL_COMMAND = "pip install ai-edge-litert"
 
@@ -212,10 +228,107 @@ def export_keras_model_file(
     return Path(export_model(model, preprocessor, label_names, export_dir, max_patches=max_patches))
 
 
+def text_encoder_layer_names(saved_model_dir: str | os.PathLike) -> list[str]:
+    """The names of an exported model's text-encoder layers (its keras-hub backbones).
+
+    Read from the architecture in the export's `assets.extra/model.keras`
+    (its `config.json`; no weights are loaded). A layer counts when its class
+    is a `keras_hub.models.Backbone`.
+
+    Raises:
+        ModelPathError: the export has no readable `model.keras`.
+
+    Example:
+
+    >>> text_encoder_layer_names("saved_models/demo/export/teacher")  # doctest: +SKIP
+    ['bert_backbone']
+    """
+    import keras
+    import keras_hub
+
+    keras_file = side_files_dir(find_saved_model(saved_model_dir)) / KERAS_MODEL_FILE
+    try:
+        with zipfile.ZipFile(keras_file) as archive:
+            layers = json.loads(archive.read("config.json"))["config"]["layers"]
+    except (OSError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+        raise ModelPathError(
+            keras_file,
+            f"cannot read the model's layers ({type(error).__name__}: {error}); export the model "
+            "again with ser_keras.export.export_model, or quantize the text encoder too "
+            "(int8_text='int8', convert.py --int8-text int8).",
+        ) from error
+    names = []
+    for layer in layers:
+        layer_class = keras.saving.get_registered_object(layer.get("registered_name") or "")
+        if isinstance(layer_class, type) and issubclass(layer_class, keras_hub.models.Backbone):
+            names.append(layer["config"]["name"])
+    return names
+
+
+def int8_float_part(saved_model_dir: str | os.PathLike, int8_text: str = "float") -> dict[str, object]:
+    """What the int8 variant of an export keeps in float32 (recorded in the bundle's metadata).
+
+    Args:
+        saved_model_dir: an export folder (highest version) or SavedModel folder.
+        int8_text: `"float"` keeps the text encoder in float32, `"int8"`
+            quantizes it too (see `INT8_TEXT_MODES`).
+
+    Returns:
+        `int8_text`, `float_ops` (TFLite op names kept float everywhere,
+        `FLOAT_OPS_IN_INT8`) and `float_layers` (the model's layers kept
+        entirely float: its text encoder, or none).
+
+    Raises:
+        ValueError: an unknown `int8_text`, or a model with text inputs whose
+            text encoder is not a keras-hub backbone.
+        ModelPathError: the export has no readable `model.keras` (needed
+            for `"float"` only).
+
+    Example:
+
+    >>> int8_float_part("saved_models/demo/export/teacher")  # doctest: +SKIP
+    {'int8_text': 'float', 'float_ops': ['BATCH_MATMUL', 'TRANSPOSE', 'SELECT_V2', 'SOFTMAX'],
+     'float_layers': ['bert_backbone']}
+    """
+    if int8_text not in INT8_TEXT_MODES:
+        raise ValueError(f"int8_text must be one of {INT8_TEXT_MODES}; got {int8_text!r}.")
+    float_layers = []
+    saved_model_dir = find_saved_model(saved_model_dir)
+    if int8_text == "float" and "token_ids" in read_metadata(side_files_dir(saved_model_dir))["input_names"]:
+        float_layers = text_encoder_layer_names(saved_model_dir)
+        if not float_layers:
+            raise ValueError(
+                f"The model of {saved_model_dir} reads token ids but has no keras-hub backbone layer "
+                "to keep in float32: quantize the text encoder too (int8_text='int8', "
+                "convert.py --int8-text int8)."
+            )
+    return {"int8_text": int8_text, "float_ops": list(FLOAT_OPS_IN_INT8), "float_layers": float_layers}
+
+
+def layer_tensor_pattern(layer_names: Sequence[str]) -> re.Pattern:
+    """Matches the TFLite tensor names inside the given Keras layers.
+
+    The converter names a tensor after the TensorFlow name scopes of the op
+    that makes it, `<model>_1/<layer>_1/...`: tracing may append `_<n>` to
+    each scope, and fused ops join several names with `;`.
+
+    Example:
+
+    >>> pattern = layer_tensor_pattern(["bert_backbone"])
+    >>> bool(pattern.search("teacher_1/bert_backbone_1/transformer_layer_0_1/add"))
+    True
+    >>> bool(pattern.search("teacher_1/patch_encoder_1/vggish_1/conv1_1/Relu"))
+    False
+    """
+    alternatives = "|".join(re.escape(name) for name in layer_names)
+    return re.compile(rf"(?:^|[/;])(?:{alternatives})(?:_\d+)?/")
+
+
 def convert_to_tflite(
     saved_model_dir: str | os.PathLike,
     quantize: str = "none",
     representative_data: Sequence[Mapping[str, np.ndarray]] | None = None,
+    int8_text: str = "float",
 ) -> bytes:
     """Converts the `serving_tokens` signature of an exported SavedModel to a TFLite flatbuffer.
 
@@ -224,6 +337,9 @@ def convert_to_tflite(
         quantize: one of `QUANTIZATION_MODES`.
         representative_data: batch-of-one input dicts (see
             `representative_inputs`); required for `"int8"`, unused otherwise.
+        int8_text: for `"int8"`: `"float"` keeps the text encoder in float32
+            (see `int8_float_part`), `"int8"` quantizes it too (a smaller
+            file, further from the float model).
 
     Returns:
         The TFLite model, with one signature named `serving_tokens`.
@@ -243,6 +359,7 @@ def convert_to_tflite(
             "representative_data (see representative_inputs)."
         )
     saved_model_dir = find_saved_model(saved_model_dir)
+    float_part = int8_float_part(saved_model_dir, int8_text) if quantize == "int8" else None
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(saved_model_dir), signature_keys=[TOKENS_SIGNATURE]
     )
@@ -254,25 +371,40 @@ def convert_to_tflite(
         # int8 calibration runs TensorFlow's own (deprecated) interpreter internally.
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
         if quantize == "int8":
-            content = _selectively_quantize(converter, representative_data)
+            content = _selectively_quantize(converter, representative_data, float_part["float_layers"])
         else:
             content = converter.convert()
     logger.info("Converted %s to TFLite (%s): %.2f MB.", saved_model_dir, quantize, len(content) / 1e6)
     return content
 
 
-def _selectively_quantize(converter, representative_data) -> bytes:
+def _selectively_quantize(converter, representative_data, float_layers: Sequence[str]) -> bytes:
+    """Calibrates once, then quantizes all but `FLOAT_OPS_IN_INT8` and the ops of `float_layers`."""
+
     def dataset():
         return (dict(inputs) for inputs in representative_data)
 
     converter.representative_dataset = dataset
+    options = tf.lite.experimental.QuantizationDebugOptions
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
         debug_dataset=dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_ops=list(FLOAT_OPS_IN_INT8)
-        ),
+        debug_options=options(denylisted_ops=list(FLOAT_OPS_IN_INT8)),
     )
+    if float_layers:
+        pattern = layer_tensor_pattern(float_layers)
+        names = [
+            tensor["name"]
+            for tensor in tf.lite.Interpreter(model_content=debugger.calibrated_model).get_tensor_details()
+            if pattern.search(tensor["name"])
+        ]
+        if not names:
+            raise ValueError(
+                f"No op of the layers {list(float_layers)} was found in the converted graph, so they "
+                "cannot be kept in float32; quantize the text encoder too (int8_text='int8')."
+            )
+        logger.info("int8: keeping %d tensors of %s in float32.", len(names), ", ".join(float_layers))
+        debugger.options = options(denylisted_ops=list(FLOAT_OPS_IN_INT8), denylisted_nodes=names)
     return debugger.get_nondebug_quantized_model()
 
 
@@ -352,24 +484,30 @@ def write_tflite_bundle(
     saved_model_dir: str | os.PathLike,
     quantize: str,
     output_dir: str | os.PathLike | None = None,
+    conversion: Mapping[str, object] | None = None,
 ) -> Path:
     """Writes a TFLite model with copies of the export's metadata and preprocessor.
 
-    The bundle folder is all `ser_keras.serving.EmotionRecognizer` needs.
+    The bundle folder is all `ser_keras.serving.EmotionRecognizer` needs. Its
+    `metadata.json` is the export's, plus `"tflite"`: for each `.tflite` file
+    of the bundle, its `quantize` mode and the `conversion` details (for int8,
+    what stayed float32: `int8_float_part`).
 
     Args:
         content: the flatbuffer from `convert_to_tflite`.
         saved_model_dir: the SavedModel it came from (its side files are copied).
         quantize: the variant, for the file name.
         output_dir: the bundle folder (default `default_bundle_dir`).
+        conversion: details of the conversion to record in the metadata.
 
     Returns:
         The path of the `.tflite` file.
 
     Example:
 
-    >>> write_tflite_bundle(content, "export/ser/1", "dynamic")  # doctest: +SKIP
-    PosixPath('export/ser/tflite/1/ser_dynamic.tflite')
+    >>> write_tflite_bundle(content, "export/ser/1", "int8",
+    ...                     conversion=int8_float_part("export/ser/1"))  # doctest: +SKIP
+    PosixPath('export/ser/tflite/1/ser_int8.tflite')
     """
     saved_model_dir = find_saved_model(saved_model_dir)
     side_files = side_files_dir(saved_model_dir)
@@ -381,14 +519,33 @@ def write_tflite_bundle(
         )
     output_dir = Path(output_dir) if output_dir is not None else default_bundle_dir(saved_model_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    metadata = read_metadata(side_files)
+    variants = {
+        name: details
+        for name, details in _bundle_variants(output_dir).items()
+        if (output_dir / name).is_file()
+    }
+    variants[tflite_file_name(quantize)] = {"quantize": quantize, **(conversion or {})}
+    metadata[TFLITE_METADATA_KEY] = dict(sorted(variants.items()))
     with atomic_write(output_dir / METADATA_FILE) as stream:
-        stream.write((side_files / METADATA_FILE).read_text(encoding="utf-8"))
+        stream.write(json.dumps(metadata, indent=2) + "\n")
     if (side_files / PREPROCESSOR_DIR).is_dir():
         shutil.copytree(side_files / PREPROCESSOR_DIR, output_dir / PREPROCESSOR_DIR, dirs_exist_ok=True)
     path = output_dir / tflite_file_name(quantize)
     with atomic_write(path, "wb") as stream:
         stream.write(content)
     return path
+
+
+def _bundle_variants(bundle_dir: Path) -> dict[str, dict]:
+    """The `"tflite"` entries of a bundle's existing metadata (none when it has no readable one)."""
+    if not (bundle_dir / METADATA_FILE).is_file():
+        return {}
+    try:
+        variants = read_metadata(bundle_dir).get(TFLITE_METADATA_KEY, {})
+    except ModelPathError:
+        return {}
+    return dict(variants) if isinstance(variants, Mapping) else {}
 
 
 class TFLiteModel:
