@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ser_keras.data.demo_corpus import (
+    CONTRAST_TEMPLATES,
     DEMO_VOICES,
     MANIFEST_COLUMNS,
     DemoCorpusConfig,
@@ -84,7 +86,7 @@ def test_audio_files_are_short_16k_mono_flac_within_size_budget(manifest_rows):
         info = soundfile.info(DEMO_DIR / row["path"])
         assert (info.format, info.samplerate, info.channels) == ("FLAC", SAMPLE_RATE, 1), row["path"]
         durations.append(info.duration)
-    assert 1.0 <= min(durations) and max(durations) <= 4.0
+    assert DemoCorpusConfig().min_seconds <= min(durations) and max(durations) <= DemoCorpusConfig().max_seconds
     audio_files = sorted((DEMO_DIR / "audio").glob("*.flac"))
     assert len(audio_files) == len(manifest_rows)
     total_bytes = sum(path.stat().st_size for path in DEMO_DIR.rglob("*") if path.is_file())
@@ -160,7 +162,8 @@ def test_text_alone_and_audio_alone_beat_chance_and_fusion_beats_both(manifest_r
     # 144 test clips: chance is 25% with a standard deviation of about 3.6 points.
     assert text_accuracy > CHANCE + 0.15, text_accuracy
     assert audio_accuracy > CHANCE + 0.15, audio_accuracy
-    # Neither modality is sufficient: the text misleads on a quarter of the clips.
+    # Neither modality is sufficient: the text misleads on a fifth of the clips and is
+    # ambiguous for a bag of words on the contrast sentences.
     assert text_accuracy < 0.7, text_accuracy
     assert fused_accuracy > max(text_accuracy, audio_accuracy), (fused_accuracy, text_accuracy, audio_accuracy)
 
@@ -225,3 +228,29 @@ def test_committed_clips_are_reproduced_by_the_generator(manifest_rows):
         )
         committed, _ = soundfile.read(DEMO_DIR / row["path"], dtype="int16")
         np.testing.assert_array_equal(to_pcm16(waveform, config.resolution_bits), committed)
+
+
+def is_contrast_sentence(text: str) -> bool:
+    for template in CONTRAST_TEMPLATES:
+        pattern = re.escape(template)
+        for field, words in (("{topic}", ".+"), ("{before}", r"\w+"), ("{now}", r"\w+")):
+            pattern = pattern.replace(re.escape(field), words)
+        if re.fullmatch(pattern, text, flags=re.IGNORECASE):
+            return True
+    return False
+
+
+def test_contrast_sentences_need_word_order(manifest_rows):
+    """A bag of words can only guess which of the two named feelings is the present one."""
+    train, test = split_rows(manifest_rows, "train"), split_rows(manifest_rows, "test")
+    contrast = [row for row in test if is_contrast_sentence(row["text"])]
+    assert 0.3 < len(contrast) / len(test) < 0.5
+
+    def contrast_accuracy(ngram_range: tuple[int, int]) -> float:
+        model = make_pipeline(CountVectorizer(ngram_range=ngram_range), LogisticRegression(max_iter=3000))
+        model.fit([row["text"] for row in train], [row["label"] for row in train])
+        predictions = model.predict([row["text"] for row in contrast])
+        return float(np.mean(predictions == np.array([row["label"] for row in contrast])))
+
+    assert contrast_accuracy((1, 1)) < 0.6  # words alone: about half, one of the two feelings
+    assert contrast_accuracy((1, 3)) > 0.85  # word order ("now I am ...") tells

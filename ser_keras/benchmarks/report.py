@@ -280,7 +280,7 @@ def accuracy_latency_png(report: dict, path: str | os.PathLike) -> None:
     from matplotlib.figure import Figure
 
     meta = report["metadata"]
-    figure = Figure(figsize=(7.5, 4.8))
+    figure = Figure(figsize=(9.0, 4.8))
     axes = figure.add_subplot()
     points = [
         (model, entry)
@@ -292,9 +292,10 @@ def accuracy_latency_png(report: dict, path: str | os.PathLike) -> None:
         for model, entry in points:
             latency = model["backends"][meta["plot_backend"]]["latency"]["median_ms"]
             marker = "*" if entry["role"] == "teacher" else ("o" if entry["distilled"] else "s")
-            axes.scatter(latency, 100 * entry["test"]["acc"], marker=marker, s=80)
-            axes.annotate(entry["name"], (latency, 100 * entry["test"]["acc"]), fontsize=7,
-                          textcoords="offset points", xytext=(4, 4))
+            axes.scatter(latency, 100 * entry["test"]["acc"], marker=marker, s=80, label=entry["name"])
+        # A legend, not labels beside the points: models with close scores and latencies
+        # would print their labels on top of each other.
+        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         axes.set_xlabel(f"latency per sample (ms, {meta['plot_backend']}, batch 1, median)")
         axes.set_ylabel("test accuracy (%)")
         axes.set_title(f"Test accuracy against latency\n{meta['title']}", fontsize=9)
