@@ -109,6 +109,8 @@ def test_script_flags_map_to_the_config():
     assert (config.teacher_layers, config.student_layers, config.repeats) == (None, (4, 2, 1), 50)
     assert config.backends == BACKENDS
     assert config.output_dir == str(Path("saved_models") / "benchmark")
+    assert config.training_models == ("teacher", "student_k1") and config.throughput_repeats == 1
+    assert script.benchmark_config(script.parse_args(["--training-models", "all"])).training_models is None
     quick = script.benchmark_config(
         script.parse_args(["--quick", "--text-preset", "bert_base_en_uncased", "--layers", "12", "6", "4", "2",
                            "--backends", "keras", "tflite_int8", "--repeats", "7"])

@@ -102,7 +102,7 @@ class BenchmarkConfig:
     warmup: int = 3
     latency_clips: int = 50
     throughput_batch_size: int = 32
-    throughput_repeats: int = 2
+    throughput_repeats: int = 1
     memory_backends: tuple[str, ...] = DEFAULT_MEMORY_BACKENDS
     calibration_clips: int = 8
     tflite_threads: int | None = None
