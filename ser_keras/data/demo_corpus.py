@@ -255,8 +255,8 @@ class DemoCorpusConfig:
         seed: the corpus seed; together with the other settings it fixes every file.
         clips_per_voice: clips per voice, split evenly between the labels (must be a
             multiple of the number of labels).
-        labels: the emotion classes; each needs an entry in `EMOTION_PROSODY` and
-            `EMOTION_TEMPLATES`.
+        labels: the emotion classes; each needs an entry in `EMOTION_PROSODY`,
+            `EMOTION_TEMPLATES` and `FEELING_WORDS`.
         voices: the voices (speakers) and their splits.
         text_kind_weights: probabilities of an emotional, a neutral, a misleading and
             a contrast sentence (see `TEXT_KINDS`).
@@ -299,7 +299,7 @@ class DemoCorpusConfig:
         unknown = sorted(set(self.labels) - (set(EMOTION_PROSODY) & set(EMOTION_TEMPLATES) & set(FEELING_WORDS)))
         if unknown:
             raise ValueError(
-                f"labels {unknown} have no prosody profile or sentence templates; "
+                f"labels {unknown} have no prosody profile, sentence templates or feeling words; "
                 f"use labels from {sorted(EMOTION_PROSODY)}."
             )
         if not 2 <= self.resolution_bits <= 16:
@@ -397,17 +397,17 @@ def draw_sentence(label: str, text_kind: str, labels: Sequence[str], rng: np.ran
             before=FEELING_WORDS[before][rng.integers(len(FEELING_WORDS[before]))],
             now=FEELING_WORDS[label][rng.integers(len(FEELING_WORDS[label]))],
         )
-        return sentence[0].upper() + sentence[1:]
-    if text_kind == "emotional":
-        templates = EMOTION_TEMPLATES[label]
-    elif text_kind == "neutral":
-        templates = NEUTRAL_TEMPLATES
-    elif text_kind == "misleading":
-        templates = EMOTION_TEMPLATES[other_labels[rng.integers(len(other_labels))]]
     else:
-        raise ValueError(f"text_kind={text_kind!r} is not one of {TEXT_KINDS}.")
-    template = templates[rng.integers(len(templates))]
-    sentence = template.format(topic=TOPICS[rng.integers(len(TOPICS))])
+        if text_kind == "emotional":
+            templates = EMOTION_TEMPLATES[label]
+        elif text_kind == "neutral":
+            templates = NEUTRAL_TEMPLATES
+        elif text_kind == "misleading":
+            templates = EMOTION_TEMPLATES[other_labels[rng.integers(len(other_labels))]]
+        else:
+            raise ValueError(f"text_kind={text_kind!r} is not one of {TEXT_KINDS}.")
+        template = templates[rng.integers(len(templates))]
+        sentence = template.format(topic=TOPICS[rng.integers(len(TOPICS))])
     return sentence[0].upper() + sentence[1:]
 
 
