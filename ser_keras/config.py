@@ -3,7 +3,10 @@
 A `Recipe` holds everything that decides how a model trains: the two stages
 (transfer learning with frozen encoders, then fine-tuning with the text encoder
 unfrozen), their optimisers and schedules, the batch size, the distillation
-weights and the model-selection metric. Two presets ship:
+weights and the model-selection metric, plus the audio stage that trains a
+trainable audio encoder from the labels before them (the compact CNN, or a
+fine-tuned VGGish; not part of the paper, whose VGGish is pretrained and
+frozen). Two presets ship:
 
 * `paper`: the values of the paper and the authors' code (SGD, momentum 0.99,
   weight decay 1e-6, learning rate 1e-6 divided by 10 every 30 epochs, 50 + 100
@@ -117,6 +120,10 @@ class Recipe:
         name: the preset's name (kept in saved configs).
         transfer: stage 1, encoders frozen, trained on cached encoder outputs.
         finetune: stage 2, text encoder unfrozen, audio encoder frozen.
+        audio: the audio stage (before stage 1): a trainable audio encoder
+            learns from the labels, one 0.96 s patch at a time; skipped for a
+            frozen VGGish.
+        audio_batch_size: the GLOBAL batch size of the audio stage, in patches.
         batch_size: the GLOBAL batch size (split across replicas under
             `tf.distribute`; scale the learning rate with it yourself).
         distillation: the distillation loss weights.
@@ -132,6 +139,8 @@ class Recipe:
     name: str = "custom"
     transfer: StageConfig = field(default_factory=StageConfig)
     finetune: StageConfig = field(default_factory=StageConfig)
+    audio: StageConfig = field(default_factory=lambda: _audio_stage(epochs=12))
+    audio_batch_size: int = 32
     batch_size: int = 16
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
     selection_metric: str = "val_acc"
@@ -140,6 +149,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}.")
+        if self.audio_batch_size < 1:
+            raise ValueError(f"audio_batch_size must be at least 1; got {self.audio_batch_size}.")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every value.
@@ -171,7 +182,7 @@ class Recipe:
         True
         """
         values = dict(values)
-        for stage in ("transfer", "finetune"):
+        for stage in ("transfer", "finetune", "audio"):
             if stage in values:
                 stage_values = dict(values[stage])
                 stage_values["optimizer"] = OptimizerConfig(**stage_values.get("optimizer", {}))
@@ -179,6 +190,13 @@ class Recipe:
         if "distillation" in values:
             values["distillation"] = DistillationConfig(**values["distillation"])
         return cls(**values)
+
+
+def _audio_stage(epochs: int) -> StageConfig:
+    """The audio stage: AdamW from scratch (batch norm and a small CNN train well with it)."""
+    return StageConfig(
+        epochs=epochs, optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, weight_decay=1e-4)
+    )
 
 
 def _paper_recipe() -> Recipe:
@@ -189,6 +207,7 @@ def _paper_recipe() -> Recipe:
         name="paper",
         transfer=StageConfig(epochs=50, optimizer=sgd),
         finetune=StageConfig(epochs=100, optimizer=sgd),
+        audio=_audio_stage(epochs=30),  # not in the paper: only without pretrained VGGish weights
         batch_size=1,
         distillation=DistillationConfig(alpha=0.5, temperature=2.0, feature_weight=1.0),
         selection_metric="val_acc",
@@ -205,6 +224,7 @@ def _demo_recipe() -> Recipe:
         finetune=StageConfig(
             epochs=3, optimizer=OptimizerConfig(name="adam", learning_rate=3e-5, weight_decay=1e-4)
         ),
+        audio=_audio_stage(epochs=12),
         batch_size=32,
         distillation=DistillationConfig(alpha=0.5, temperature=2.0, feature_weight=1.0),
         selection_metric="val_acc",

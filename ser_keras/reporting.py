@@ -30,6 +30,9 @@ import numpy as np
 #: Metric keys in the column order of the paper's Table II.
 TABLE_METRICS: tuple[str, ...] = ("bacc", "acc", "mf1", "wf1")
 
+#: Appended to the name of a model whose validation predictions are all one class.
+COLLAPSED_MARK = "[collapsed: one class]"
+
 
 @dataclass
 class ModelResult:
@@ -43,7 +46,9 @@ class ModelResult:
         latency_ms: median inference time per sample (batch 1), in milliseconds.
         validation: validation scores (fractions) keyed by `TABLE_METRICS`.
         test: test scores (fractions) keyed by `TABLE_METRICS`.
-        role: `"teacher"` or `"student"`.
+        role: `"teacher"`, `"student"` or `"reference"` (a linear probe).
+        collapsed: its validation predictions were all one class (marked in
+            the tables and the chart).
         extra: anything else worth keeping (e.g. standard deviations across folds).
 
     Example:
@@ -60,7 +65,19 @@ class ModelResult:
     validation: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
     role: str = "student"
+    collapsed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        """`name`, with a mark when the model collapsed to one class.
+
+        Example:
+
+        >>> ModelResult("BERT_1-AudioCNN", 1, False, collapsed=True).display_name
+        'BERT_1-AudioCNN [collapsed: one class]'
+        """
+        return self.name + (f" {COLLAPSED_MARK}" if self.collapsed else "")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict.
@@ -103,7 +120,7 @@ def results_markdown(results: Sequence[ModelResult]) -> str:
     for result in results:
         total = result.params.get("total")
         cells = [
-            result.name,
+            result.display_name,
             "-" if total is None else f"{total / 1e6:.2f}",
             "-" if result.latency_ms is None else f"{result.latency_ms:.2f}",
             *[_percent(result.validation, key, result.extra.get("validation_std")) for key in TABLE_METRICS],
@@ -123,7 +140,7 @@ def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, t
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(max(6.0, 1.6 * len(results) + 2.0), 4.5))
+    figure = Figure(figsize=(max(7.5, 1.6 * len(results) + 3.5), 4.5))
     axes = figure.add_subplot()
     width = 0.8 / len(TABLE_METRICS)
     positions = np.arange(len(results))
@@ -131,7 +148,7 @@ def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, t
         values = [100.0 * result.test.get(key, np.nan) for result in results]
         axes.bar(positions + (index - 1.5) * width, values, width, label=f"test {key.upper()}")
     labels = [
-        result.name + ("" if result.latency_ms is None else f"\n{result.latency_ms:.1f} ms")
+        result.display_name + ("" if result.latency_ms is None else f"\n{result.latency_ms:.1f} ms")
         for result in results
     ]
     axes.set_xticks(positions, labels=labels, fontsize=8)
@@ -139,7 +156,7 @@ def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, t
     axes.set_ylim(0, 100)
     axes.axhline(100.0 / 4, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
     axes.set_title(title)
-    axes.legend(fontsize=8, loc="lower right")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the bars
     figure.tight_layout()
     FigureCanvasAgg(figure).print_png(os.fspath(path))
 

@@ -22,6 +22,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from text_model_stand_ins import save_tiny_preset_with_tokenizer
 
+from ser_keras.models.audio_cnn import build_compact_audio_encoder
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "training_scripts" / "distill.py"
 
@@ -41,6 +43,7 @@ def job_command(preset: str, output_dir: Path, transfer_epochs: int = 2, *extra:
         "--students", "1",
         "--transfer-epochs", str(transfer_epochs),
         "--finetune-epochs", "1",
+        "--audio-epochs", "2",
         "--batch-size", "8",
         "--sequence-length", "16",
         "--latency-runs", "2",
@@ -82,22 +85,28 @@ def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset
     assert f"tensorboard --logdir {run_dir / 'tensorboard'}" in first.stdout + first.stderr
 
     results = json.loads((run_dir / "results.json").read_text())
-    models = results["models"]
+    models = [m for m in results["models"] if m["role"] != "reference"]
     assert [(m["text_layers"], m["distilled"], m["role"]) for m in models] == [
         (3, False, "teacher"), (1, False, "student"), (1, True, "student"),
     ]
+    compact_parameters = build_compact_audio_encoder().count_params()
     for model in models:
         assert set(model["validation"]) == set(model["test"]) == {"bacc", "acc", "mf1", "wf1"}
         assert all(0.0 <= value <= 1.0 for value in model["test"].values())
         assert model["latency_ms"] > 0
-        assert model["params"]["vggish"] == 72_141_184
+        assert model["params"]["vggish"] == compact_parameters  # the audio encoder's column
+        assert model["extra"]["audio_encoder"] == "compact"
     assert models[0]["params"]["total"] > models[1]["params"]["total"]
+    probes = [m["name"] for m in results["models"] if m["role"] == "reference"]
+    assert probes == ["Linear probe: text", "Linear probe: audio", "Linear probe: text+audio"]
     assert results["metadata"]["config"]["recipe"]["name"] == "demo"
 
     table = (run_dir / "results.md").read_text()
     assert "| Methods | Total Params (M) | Inference Time (ms) |" in table
-    assert "BERT_1-VGGish + KD" in table
+    assert "BERT_1-AudioCNN + KD" in table
+    assert "| Linear probe: audio |" in table
     assert (run_dir / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert "epoch_acc" in tensorboard_tags(run_dir / "tensorboard" / "audio_encoder")
     confusion = sorted(os.listdir(run_dir / "confusion"))
     assert confusion == ["student_k1_kd_test.png", "student_k1_test.png", "teacher_test.png"]
 

@@ -64,7 +64,9 @@ def test_loso_job_trains_five_folds_and_reports_mean_and_std(tiny_preset, iemoca
     run_dir = tmp_path / "tiny"
 
     models = json.loads((run_dir / "results.json").read_text())["models"]
-    assert [model["name"] for model in models] == ["BERT_3-VGGish (teacher)", "BERT_1-VGGish + KD"]
+    assert [model["name"] for model in models if model["role"] != "reference"] == [
+        "BERT_3-AudioCNN (teacher)", "BERT_1-AudioCNN + KD",
+    ]
     for model in models:
         folds = model["extra"]["folds"]
         assert len(folds) == NUM_FOLDS

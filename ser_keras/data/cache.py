@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 _READ_CHUNK_BYTES = 1 << 20
 
+#: Stands for the (weightless) log-mel front end in cache file names; bump it when the front end changes.
+LOG_MEL_FINGERPRINT = "log-mel-patches-v1"
+
 
 def weights_fingerprint(encoder: Any) -> str:
     """A SHA-256 hex digest of an encoder's weight values (shapes, dtypes and numbers).
@@ -145,6 +148,73 @@ class EncoderCache:
             computed = self._compute_audio(
                 missing, audio_encoder, report, max_patches, patches_per_call
             )
+            store.add({keys[utterance_id]: value for utterance_id, value in computed.items()})
+        return store.lookup(keys)
+
+    def log_mel_patches(
+        self,
+        utterances: Sequence[Utterance],
+        *,
+        skip_report: SkipReport | None = None,
+        max_patches: int | None = params.DEFAULT_MAX_PATCHES,
+    ) -> dict[str, np.ndarray]:
+        """The VGGish log-mel patches `[num_patches, 96, 64]` of each clip, decoded once.
+
+        Trainable audio encoders, linear probes and speaker normalisation read
+        these instead of decoding the audio again. Keyed like
+        `audio_embeddings` (file content and patch cap).
+
+        Example:
+
+        >>> cache.log_mel_patches(utterances)["clip1"].shape  # doctest: +SKIP
+        (3, 96, 64)
+        """
+        flat = self.audio_embeddings(
+            utterances,
+            _flatten_patches,
+            skip_report=skip_report,
+            max_patches=max_patches,
+            encoder_fingerprint=LOG_MEL_FINGERPRINT,
+        )
+        return {key: value.reshape(-1, params.NUM_FRAMES, params.NUM_BANDS) for key, value in flat.items()}
+
+    def patch_embeddings(
+        self,
+        patches: Mapping[str, np.ndarray],
+        audio_encoder: Callable[[tf.Tensor], Any],
+        *,
+        patches_per_call: int = 256,
+        encoder_fingerprint: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Audio-encoder outputs `[num_patches, D]` of given log-mel patches, per utterance id.
+
+        Keyed by the patches' values, so normalised patches (per speaker, say)
+        get their own entries.
+
+        Example:
+
+        >>> patches = cache.log_mel_patches(utterances)  # doctest: +SKIP
+        >>> cache.patch_embeddings(patches, encoder)["clip1"].shape  # doctest: +SKIP
+        (3, 128)
+        """
+        keys = {
+            utterance_id: hashlib.sha256(np.ascontiguousarray(value, np.float32).tobytes()).hexdigest()
+            for utterance_id, value in patches.items()
+        }
+        store = self._store(
+            "patch_embeddings", encoder_fingerprint or weights_fingerprint(audio_encoder)
+        )
+        missing = [utterance_id for utterance_id, key in keys.items() if key not in store]
+        if missing:
+            progress = self._progress(len(missing), "audio embeddings")
+            computed: dict[str, np.ndarray] = {}
+            pending: list[tuple[str, np.ndarray]] = []
+            for position, utterance_id in enumerate(missing):
+                pending.append((utterance_id, patches[utterance_id]))
+                if sum(len(value) for _, value in pending) >= patches_per_call or position == len(missing) - 1:
+                    computed.update(_encode_audio(pending, audio_encoder))
+                    progress.add(len(pending))
+                    pending = []
             store.add({keys[utterance_id]: value for utterance_id, value in computed.items()})
         return store.lookup(keys)
 
@@ -338,6 +408,12 @@ def _tokenize(
             length = int(arrays["padding_mask"][row].sum())
             tokens[item.utterance_id] = {key: arrays[key][row, :length] for key in TOKEN_KEYS}
     return tokens
+
+
+def _flatten_patches(patches: tf.Tensor) -> np.ndarray:
+    """`[N, 96, 64]` -> `[N, 96 * 64]`: the cache stores rows."""
+    values = np.asarray(patches, np.float32)
+    return values.reshape(len(values), -1)
 
 
 def _pad_rows(rows: Iterable[np.ndarray], length: int) -> np.ndarray:

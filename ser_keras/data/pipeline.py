@@ -127,7 +127,7 @@ def make_dataset(
         }
     )
     if shuffle and items:
-        dataset = _shuffled(dataset, len(items), seed, epoch)
+        dataset = epoch_shuffled(dataset, len(items), seed, epoch)
     if audio_embeddings is not None:
         dataset = dataset.map(
             _cached_lookup(items, audio_embeddings, "audio_embeddings", "audio_mask"),
@@ -154,9 +154,23 @@ def make_dataset(
     return dataset.map(_trim_text_padding).prefetch(tf.data.AUTOTUNE)
 
 
-def _shuffled(
+def epoch_shuffled(
     dataset: tf.data.Dataset, size: int, seed: int, epoch: tf.Variable | None
 ) -> tf.data.Dataset:
+    """`dataset` (of dicts, `size` elements) reshuffled every epoch, in an order set by `(seed, epoch)`.
+
+    With an `epoch` variable (see `ser_keras.training.stages.EpochSeed`) the
+    order of an epoch depends on the seed and the epoch number alone, so a run
+    resumed at epoch e sees the order an uninterrupted run saw; without one,
+    it is a seeded `shuffle`.
+
+    Example:
+
+    >>> epoch = tf.Variable(0, dtype=tf.int64)
+    >>> data = tf.data.Dataset.from_tensor_slices({"x": tf.range(4)})
+    >>> sorted(int(e["x"]) for e in epoch_shuffled(data, 4, seed=0, epoch=epoch))
+    [0, 1, 2, 3]
+    """
     if epoch is None:
         return dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     elements = next(iter(dataset.batch(size)))

@@ -39,6 +39,8 @@ SPLITS = ("auto", "paper", "manifest", "split-file")
 PROTOCOLS = ("single", "loso")
 MODALITIES = ("multimodal", "text", "audio")
 POOLINGS = ("cls", "mean", "max")
+#: Audio encoders: VGGish frozen (the paper), VGGish fine-tuned from the labels, the compact CNN.
+AUDIO_ENCODERS = ("vggish", "vggish-tuned", "compact")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class DataConfig:
         max_patches: cap on 0.96 s audio patches per clip.
         strict: stop at the first bad item instead of skipping it.
         limit_per_split: keep at most this many utterances per split (smoke runs).
+        speaker_normalization: standardise the log-mel bands of each clip with
+            its speaker's statistics (the manifest's `speaker` column; uses
+            the unlabelled audio of the test speakers, see
+            `ser_keras.data.speaker_norm`).
 
     Example:
 
@@ -74,6 +80,7 @@ class DataConfig:
     max_patches: int = DEFAULT_MAX_PATCHES
     strict: bool = False
     limit_per_split: int | None = None
+    speaker_normalization: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)
@@ -101,6 +108,12 @@ class ModelConfig:
         student_layers: the students' layer counts (first k of the teacher's).
         vggish_weights: VGGish checkpoint, SavedModel directory or TF-Hub handle
             (`None`: random weights, with a warning).
+        audio_encoder: `"vggish"` (frozen, the paper's setting), `"vggish-tuned"`
+            (VGGish fine-tuned from the labels in the audio stage) or
+            `"compact"` (the compact CNN of `ser_keras.models.audio_cnn`,
+            trained from the labels); `None` picks `"vggish"` when
+            `vggish_weights` are given and `"compact"` otherwise (a frozen
+            random VGGish discards most of what the audio holds).
         modality: `"multimodal"`, `"text"` or `"audio"` (ablations).
         pooling: `"cls"`, `"mean"` or `"max"`.
         baselines: also train each student without distillation.
@@ -115,6 +128,7 @@ class ModelConfig:
     teacher_layers: int | None = None
     student_layers: tuple[int, ...] = (4, 2, 1)
     vggish_weights: str | None = None
+    audio_encoder: str | None = None
     modality: str = "multimodal"
     pooling: str = "cls"
     baselines: bool = True
@@ -122,8 +136,23 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)
         _check_choice("pooling", self.pooling, POOLINGS)
+        if self.audio_encoder is not None:
+            _check_choice("audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
         if any(k < 1 for k in self.student_layers):
             raise ValueError(f"student layer counts must be >= 1; got {self.student_layers}.")
+
+    @property
+    def audio_encoder_kind(self) -> str:
+        """The audio encoder used: `audio_encoder`, or the default for the given weights.
+
+        Example:
+
+        >>> ModelConfig().audio_encoder_kind, ModelConfig(vggish_weights="vggish_model.ckpt").audio_encoder_kind
+        ('compact', 'vggish')
+        """
+        if self.audio_encoder is not None:
+            return self.audio_encoder
+        return "vggish" if self.vggish_weights else "compact"
 
 
 @dataclass(frozen=True)
@@ -215,6 +244,7 @@ def quick_config(config: DistillJobConfig) -> DistillJobConfig:
         config.recipe,
         transfer=dataclasses.replace(config.recipe.transfer, epochs=2),
         finetune=dataclasses.replace(config.recipe.finetune, epochs=1),
+        audio=dataclasses.replace(config.recipe.audio, epochs=min(config.recipe.audio.epochs, 2)),
     )
     return dataclasses.replace(
         config,
@@ -263,6 +293,9 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                       help="cap on 0.96 s audio patches per clip (default: %(default)s)")
     data.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
     data.add_argument("--limit-per-split", type=int, help="use at most this many utterances per split")
+    data.add_argument("--speaker-normalization", action="store_true",
+                      help="standardise each clip's log-mel bands with its speaker's statistics "
+                           "(uses the unlabelled audio of the test speakers; default: off)")
 
     model = parser.add_argument_group("models")
     model.add_argument("--text-preset", default=None,
@@ -273,6 +306,9 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                        help="comma-separated layer counts of the students (default: 4,2,1; paper: 6,4,2)")
     model.add_argument("--vggish-weights", default=None,
                        help="VGGish checkpoint, SavedModel directory or TF-Hub handle (default: random, with a warning)")
+    model.add_argument("--audio-encoder", choices=AUDIO_ENCODERS, default=None,
+                       help="vggish: frozen (the paper); vggish-tuned: fine-tuned from the labels; compact: the "
+                            "compact CNN trained from the labels (default: vggish with --vggish-weights, else compact)")
     model.add_argument("--modality", choices=MODALITIES, default="multimodal", help="(default: %(default)s)")
     model.add_argument("--pooling", choices=POOLINGS, default="cls", help="(default: %(default)s)")
     model.add_argument("--no-baselines", action="store_true", help="skip the students without distillation")
@@ -280,6 +316,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     training = parser.add_argument_group("training")
     training.add_argument("--recipe", choices=sorted(PRESETS), default="demo",
                           help="training recipe preset (default: %(default)s; paper: the paper's values)")
+    training.add_argument("--audio-epochs", type=int, help="override the audio stage's epochs")
     training.add_argument("--transfer-epochs", type=int, help="override stage 1 epochs")
     training.add_argument("--finetune-epochs", type=int, help="override stage 2 epochs")
     training.add_argument("--batch-size", type=int, help="override the GLOBAL batch size")
@@ -307,6 +344,8 @@ def job_config_from_args(args: argparse.Namespace) -> DistillJobConfig:
     recipe = get_recipe(args.recipe, seed=args.seed)
     if args.batch_size is not None:
         recipe = dataclasses.replace(recipe, batch_size=args.batch_size)
+    if args.audio_epochs is not None:
+        recipe = dataclasses.replace(recipe, audio=dataclasses.replace(recipe.audio, epochs=args.audio_epochs))
     if args.transfer_epochs is not None:
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
     if args.finetune_epochs is not None:
@@ -329,12 +368,14 @@ def job_config_from_args(args: argparse.Namespace) -> DistillJobConfig:
             max_patches=args.max_patches,
             strict=args.strict,
             limit_per_split=args.limit_per_split,
+            speaker_normalization=args.speaker_normalization,
         ),
         model=ModelConfig(
             text_preset=args.text_preset,
             teacher_layers=args.teacher_layers,
             student_layers=tuple(args.students),
             vggish_weights=args.vggish_weights,
+            audio_encoder=args.audio_encoder,
             modality=args.modality,
             pooling=args.pooling,
             baselines=not args.no_baselines,

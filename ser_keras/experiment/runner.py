@@ -34,17 +34,19 @@ import tensorflow as tf
 
 from ser_keras.audio import load_audio, waveform_to_examples
 from ser_keras.data import Corpus, EncoderCache, Splits
+from ser_keras.data.speaker_norm import normalize_by_speaker
+from ser_keras.experiment.audio_stage import AudioBranch, build_audio_encoder, prepare_audio_encoder
 from ser_keras.experiment.data import job_folds, load_corpus
 from ser_keras.experiment.job import DistillJobConfig
+from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
 from ser_keras.models import build_raw_model, parameter_table
 from ser_keras.reporting import TABLE_METRICS, ModelResult, results_markdown, save_results
 from ser_keras.text import load_text_encoder, load_text_preprocessor
-from ser_keras.training import get_strategy, save_confusion_matrix_png
+from ser_keras.training import get_strategy, predicts_one_class, save_confusion_matrix_png
 from ser_keras.training.metrics import confusion_matrix_png
 from ser_keras.training.tensorboard import log_confusion_matrix, log_hparams, log_scores, log_text
-from ser_keras.vggish import build_vggish
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +102,10 @@ def _all_items(folds: Sequence[tuple[str, Splits]]) -> list:
 
 
 class _ModelMeasurer:
-    """Parameter counts and batch-1 latency of full models (VGGish inside), on test clips."""
+    """Parameter counts and batch-1 latency of full models (audio encoder inside), on test clips."""
 
-    def __init__(self, vggish: keras.Model, preprocessor, test_items: Sequence, runs: int, label_names):
-        self.vggish = vggish
+    def __init__(self, audio_encoder: keras.Model, preprocessor, test_items: Sequence, runs: int, label_names):
+        self.audio_encoder = audio_encoder
         self.preprocessor = preprocessor
         self.runs = runs
         self.label_names = label_names
@@ -121,7 +123,7 @@ class _ModelMeasurer:
 
     def full_model(self, trained: TrainedModel) -> keras.Model:
         models = trained.models
-        return build_raw_model(models.head, models.text_encoder, self.vggish, name=f"{trained.name}_full")
+        return build_raw_model(models.head, models.text_encoder, self.audio_encoder, name=f"{trained.name}_full")
 
     def latency_ms(self, trained: TrainedModel) -> float | None:
         if not self.samples or self.runs < 1:
@@ -135,10 +137,10 @@ class _ModelMeasurer:
         return measure_latency(predict, samples, warmup=3, repeats=self.runs)["median_ms"]
 
 
-def _display_name(key: str, layers: int, distilled: bool) -> str:
+def _display_name(key: str, layers: int, distilled: bool, audio_label: str = "VGGish") -> str:
     if key == "teacher":
-        return f"BERT_{layers}-VGGish (teacher)"
-    return f"BERT_{layers}-VGGish" + (" + KD" if distilled else "")
+        return f"BERT_{layers}-{audio_label} (teacher)"
+    return f"BERT_{layers}-{audio_label}" + (" + KD" if distilled else "")
 
 
 def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
@@ -154,8 +156,8 @@ def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
     aggregated = []
     for index, first in enumerate(per_fold[0]):
         rows = [fold[index] for fold in per_fold]
-        result = dataclasses.replace(first)
-        extra = {"folds": [row.to_dict() for row in rows]}
+        result = dataclasses.replace(first, collapsed=any(row.collapsed for row in rows))
+        extra = {**first.extra, "folds": [row.to_dict() for row in rows]}
         for split in ("validation", "test"):
             values = {key: [getattr(row, split)[key] for row in rows] for key in TABLE_METRICS}
             setattr(result, split, {key: float(np.mean(v)) for key, v in values.items()})
@@ -163,6 +165,11 @@ def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
         result.extra = extra
         aggregated.append(result)
     return aggregated
+
+
+def _teacher_dir(config: DistillJobConfig, fold_name: str) -> str:
+    """A fold's teacher (and its audio encoder), shared by jobs with the same teacher fingerprint."""
+    return os.path.join(config.output_dir, "teachers", config.teacher_fingerprint(), fold_name)
 
 
 def run_distill_job(config: DistillJobConfig) -> JobOutputs:
@@ -187,16 +194,35 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
     folds = job_folds(corpus, config.data, seed=config.recipe.seed)
     cache = EncoderCache(os.path.join(config.output_dir, "cache"))
     preprocessor = load_text_preprocessor(config.model.text_preset, config.data.sequence_length)
-    vggish = build_vggish(weights=config.model.vggish_weights)
-    audio = cache.audio_embeddings(
-        _all_items(folds), vggish, skip_report=corpus.skip_report, max_patches=config.data.max_patches
+    patches = cache.log_mel_patches(
+        _all_items(folds), skip_report=corpus.skip_report, max_patches=config.data.max_patches
     )
+    logger.info("Audio encoder: %s.", config.model.audio_encoder_kind)
+    frozen_vggish = None
+    if config.model.audio_encoder_kind == "vggish":
+        with strategy.scope():
+            frozen_vggish = build_audio_encoder(config.model)  # frozen: one for every fold
 
-    per_fold, trained_by_fold = [], []
+    per_fold, trained_by_fold, audio_by_fold = [], [], []
     for fold_name, splits in folds:
-        results, trained = _run_fold(config, corpus, fold_name, splits, cache, preprocessor, audio, vggish, strategy, log_dir)
+        fold_patches = patches
+        if config.data.speaker_normalization:
+            speakers = {item.utterance_id: item.speaker for item in _all_items([(fold_name, splits)])}
+            fold_patches = normalize_by_speaker(patches, speakers, [item.utterance_id for item in splits.train])
+            logger.info("Speaker normalisation: %d speakers.", len(set(speakers.values()) - {""}))
+        audio = prepare_audio_encoder(
+            config.model, config.recipe, splits, corpus.label_names, fold_patches, cache, strategy,
+            stage_dir=os.path.join(_teacher_dir(config, fold_name), "audio_encoder"),
+            log_dir=os.path.join(log_dir if fold_name == "main" else os.path.join(log_dir, fold_name), "audio_encoder"),
+            encoder=frozen_vggish,
+        )
+        results, trained, text_features = _run_fold(
+            config, corpus, fold_name, splits, cache, preprocessor, audio, strategy, log_dir
+        )
+        results += probe_results(splits, text_features, fold_patches, corpus.label_names)
         per_fold.append(results)
         trained_by_fold.append(trained)
+        audio_by_fold.append(audio)
     results = aggregate_folds(per_fold)
 
     title = f"{config.data.dataset} ({config.data.protocol}), recipe {config.recipe.name}"
@@ -218,7 +244,7 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
         skipped_summary=corpus.skip_report.summary(len(corpus) + len(corpus.skip_report)),
     )
     if config.export:
-        outputs.exports = _export_models(config, results, trained_by_fold[0], vggish, preprocessor, corpus)
+        outputs.exports = _export_models(config, results, trained_by_fold[0], audio_by_fold[0].encoder, preprocessor, corpus)
     logger.info("Results:\n%s", markdown)
     return outputs
 
@@ -230,17 +256,17 @@ def _run_fold(
     splits: Splits,
     cache: EncoderCache,
     preprocessor,
-    audio: dict,
-    vggish: keras.Model,
+    audio: AudioBranch,
     strategy: tf.distribute.Strategy,
     log_dir: str,
-) -> tuple[list[ModelResult], dict[str, TrainedModel]]:
+) -> tuple[list[ModelResult], dict[str, TrainedModel], dict | None]:
+    """Trains and scores one fold's models; also returns the frozen text features (for the probes)."""
     fold_log_dir = log_dir if fold_name == "main" else os.path.join(log_dir, fold_name)
-    teacher_dir = os.path.join(config.output_dir, "teachers", config.teacher_fingerprint(), fold_name)
+    teacher_dir = _teacher_dir(config, fold_name)
     student_dir = os.path.join(config.run_dir, "models", config.training_fingerprint(), fold_name)
     fold = FoldData(fold_name, splits, fold_log_dir, tuple(corpus.label_names))
     trainer = FoldTrainer(
-        fold, config.recipe, preprocessor, audio, strategy,
+        fold, config.recipe, preprocessor, audio.embeddings, strategy,
         pooling=config.model.pooling, modality=config.model.modality,
     )
     items = [*splits.train, *splits.validation, *splits.test]
@@ -273,17 +299,17 @@ def _run_fold(
         for row in parameter_table(
             teacher_encoder,
             layer_counts=sorted({teacher_layers, *student_layers}, reverse=True),
-            vggish_parameters=vggish.count_params(),
+            vggish_parameters=audio.encoder.count_params(),
             num_classes=len(corpus.label_names),
         )
     }
-    measurer = _ModelMeasurer(vggish, preprocessor, splits.test, config.latency_runs, corpus.label_names)
+    measurer = _ModelMeasurer(audio.encoder, preprocessor, splits.test, config.latency_runs, corpus.label_names)
     confusion_dir = os.path.join(config.run_dir, "confusion")
     os.makedirs(confusion_dir, exist_ok=True)
     results = []
     for name, model in trained.items():
         scores = {split: trainer.evaluate(model, getattr(splits, split)) for split in ("validation", "test")}
-        display = _display_name(name, model.text_layers, model.distilled)
+        display = _display_name(name, model.text_layers, model.distilled, audio.label)
         suffix = "" if fold_name == "main" else f"_{fold_name}"
         png_path = os.path.join(confusion_dir, f"{name}{suffix}_test.png")
         save_confusion_matrix_png(
@@ -309,7 +335,13 @@ def _run_fold(
             flat_scores,
         )
         row = parameter_rows.get(model.text_layers)
-        params = row.to_dict() if row else {"total": model.models.head.count_params() + vggish.count_params()}
+        params = row.to_dict() if row else {"total": model.models.head.count_params() + audio.encoder.count_params()}
+        collapsed = predicts_one_class(scores["validation"]["confusion_matrix"])
+        if collapsed:
+            logger.warning(
+                "%s collapsed: every validation prediction is one class. Its scores are chance-level; "
+                "see docs/RESULTS.md (collapse guard) for what to change.", display,
+            )
         results.append(
             ModelResult(
                 name=display,
@@ -320,16 +352,21 @@ def _run_fold(
                 validation=scores["validation"]["scores"],
                 test=scores["test"]["scores"],
                 role="teacher" if name == "teacher" else "student",
-                extra={"model_key": name, "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()}},
+                collapsed=collapsed,
+                extra={
+                    "model_key": name,
+                    "audio_encoder": audio.kind,
+                    "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()},
+                },
             )
         )
         logger.info(
             "%s: validation acc %.4f, test acc %.4f", display, scores["validation"]["scores"]["acc"], scores["test"]["scores"]["acc"]
         )
-    return results, trained
+    return results, trained, features if config.model.modality != "audio" else None
 
 
-def _export_models(config, results, trained, vggish, preprocessor, corpus) -> dict[str, str]:
+def _export_models(config, results, trained, audio_encoder, preprocessor, corpus) -> dict[str, str]:
     from ser_keras.export import export_model
 
     students = [r for r in results if r.role == "student"]
@@ -340,7 +377,7 @@ def _export_models(config, results, trained, vggish, preprocessor, corpus) -> di
     exports = {}
     for role, key in chosen.items():
         model = trained[key]
-        full = build_raw_model(model.models.head, model.models.text_encoder, vggish, name=key)
+        full = build_raw_model(model.models.head, model.models.text_encoder, audio_encoder, name=key)
         export_dir = os.path.join(config.run_dir, "export", role)
         exports[f"{role} ({key})"] = export_model(
             full, preprocessor, corpus.label_names, export_dir, version=_next_version(export_dir)

@@ -23,6 +23,7 @@ from ser_keras.training.metrics import (
     confusion_matrix,
     confusion_matrix_png,
     predict_classes,
+    predicts_one_class,
     save_confusion_matrix_png,
 )
 from ser_keras.training.strategy import MultiReplicaFitMixin, get_strategy
@@ -41,6 +42,7 @@ __all__ = [
     "global_batch_mean",
     "masked_feature_mse",
     "predict_classes",
+    "predicts_one_class",
     "save_confusion_matrix_png",
     "split_distillation_inputs",
 ]

@@ -75,6 +75,18 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: 
     return sk_metrics.confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
 
 
+def predicts_one_class(confusion: np.ndarray) -> bool:
+    """Whether a model collapsed: all its predictions (columns of `confusion`) fall in one class.
+
+    Example:
+
+    >>> predicts_one_class(np.array([[3, 0], [2, 0]])), predicts_one_class(np.array([[3, 0], [1, 1]]))
+    (True, False)
+    """
+    confusion = np.asarray(confusion)
+    return confusion.shape[0] > 1 and int(np.count_nonzero(confusion.sum(axis=0))) <= 1
+
+
 def confusion_matrix_png(
     matrix: np.ndarray, class_names: Sequence[str], title: str = "Confusion matrix"
 ) -> bytes:

@@ -1,0 +1,151 @@
+"""Per-speaker normalisation of log-mel patches.
+
+Voices differ in level and timbre more than emotions do, so a model trained on
+a few speakers may learn the speakers. Speaker normalisation standardises each
+clip's log-mel bands with the statistics of its speaker's clips, then maps them
+back to the scale of the training set, so any audio encoder (a frozen VGGish
+too) still sees log-mel values in their usual range:
+
+    x' = (x - mean_speaker) / std_speaker * std_reference + mean_reference
+
+The statistics of a speaker come from all of that speaker's clips, in every
+split: this uses the **unlabelled audio of the test speakers**, as the
+per-speaker normalisation of the SER literature does. It is an option
+(`--speaker-normalization`), off by default and in the paper preset. Clips
+without a speaker are left as they are, and so is a corpus with one speaker
+(returned unchanged).
+
+Example:
+
+>>> import numpy as np
+>>> patches = {"a": np.full([1, 96, 64], 2.0), "b": np.full([1, 96, 64], 4.0)}
+>>> stats = speaker_statistics(patches, {"a": "s1", "b": "s1"})
+>>> float(stats["s1"].mean[0]), float(stats["s1"].std[0])
+(3.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Floor of a band's standard deviation (silent or constant bands).
+MIN_STD = 1e-3
+
+
+@dataclass(frozen=True)
+class BandStatistics:
+    """Per-band mean and standard deviation of log-mel frames (`[64]` each).
+
+    Example:
+
+    >>> BandStatistics.of([np.zeros([2, 96, 64])]).std.shape
+    (64,)
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def of(cls, clips: Iterable[np.ndarray]) -> "BandStatistics":
+        """The statistics of every frame of `clips` (`[N, 96, 64]` patches each).
+
+        Example:
+
+        >>> float(BandStatistics.of([np.ones([1, 96, 64])]).mean[0])
+        1.0
+        """
+        frames = np.concatenate([np.asarray(clip, np.float64).reshape(-1, clip.shape[-1]) for clip in clips])
+        return cls(frames.mean(axis=0), np.maximum(frames.std(axis=0), MIN_STD))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """A JSON-ready dict (`{"mean": [...], "std": [...]}`).
+
+        Example:
+
+        >>> sorted(BandStatistics(np.zeros(2), np.ones(2)).to_dict())
+        ['mean', 'std']
+        """
+        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Iterable[float]]) -> "BandStatistics":
+        """Rebuilds statistics saved with `to_dict`.
+
+        Example:
+
+        >>> BandStatistics.from_dict({"mean": [0.0], "std": [1.0]}).mean.tolist()
+        [0.0]
+        """
+        return cls(np.asarray(list(values["mean"]), np.float64), np.asarray(list(values["std"]), np.float64))
+
+
+def speaker_statistics(
+    patches: Mapping[str, np.ndarray], speaker_of: Mapping[str, str]
+) -> dict[str, BandStatistics]:
+    """The band statistics of each speaker, from all of that speaker's clips in `patches`.
+
+    Args:
+        patches: utterance id -> log-mel patches `[N, 96, 64]`.
+        speaker_of: utterance id -> speaker (`""` or missing: no speaker).
+
+    Example:
+
+    >>> speaker_statistics({"a": np.zeros([1, 96, 64])}, {"a": ""})
+    {}
+    """
+    by_speaker: dict[str, list[np.ndarray]] = {}
+    for utterance_id, value in patches.items():
+        speaker = speaker_of.get(utterance_id, "")
+        if speaker:
+            by_speaker.setdefault(speaker, []).append(value)
+    return {speaker: BandStatistics.of(clips) for speaker, clips in sorted(by_speaker.items())}
+
+
+def normalize_patches(patches: np.ndarray, speaker: BandStatistics, reference: BandStatistics) -> np.ndarray:
+    """Maps one clip's patches from its speaker's band statistics to the reference ones.
+
+    Example:
+
+    >>> clip = np.full([1, 96, 64], 5.0)
+    >>> stats = BandStatistics(np.full(64, 5.0), np.ones(64))
+    >>> float(normalize_patches(clip, stats, BandStatistics(np.zeros(64), np.ones(64)))[0, 0, 0])
+    0.0
+    """
+    scaled = (np.asarray(patches, np.float64) - speaker.mean) / speaker.std
+    return (scaled * reference.std + reference.mean).astype(np.float32)
+
+
+def normalize_by_speaker(
+    patches: Mapping[str, np.ndarray],
+    speaker_of: Mapping[str, str],
+    reference_ids: Iterable[str],
+) -> dict[str, np.ndarray]:
+    """Speaker-normalised copies of `patches` (see the module docstring).
+
+    Args:
+        patches: utterance id -> log-mel patches, every split.
+        speaker_of: utterance id -> speaker.
+        reference_ids: the clips whose statistics are the reference scale
+            (the training split).
+
+    Example:
+
+    >>> patches = {"a": np.full([1, 96, 64], 2.0), "b": np.full([1, 96, 64], 6.0)}
+    >>> out = normalize_by_speaker(patches, {"a": "s1", "b": "s2"}, ["a", "b"])
+    >>> float(out["a"][0, 0, 0]), float(out["b"][0, 0, 0])
+    (4.0, 4.0)
+    """
+    statistics = speaker_statistics(patches, speaker_of)
+    if len(statistics) < 2:
+        return dict(patches)  # one speaker (or none): nothing to even out
+    reference = BandStatistics.of([patches[key] for key in reference_ids if key in patches])
+    normalized = {}
+    for utterance_id, value in patches.items():
+        speaker = speaker_of.get(utterance_id, "")
+        normalized[utterance_id] = (
+            normalize_patches(value, statistics[speaker], reference) if speaker else value
+        )
+    return normalized

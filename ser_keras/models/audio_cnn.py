@@ -1,0 +1,183 @@
+"""A compact audio encoder that trains from the labels: small CNN + patch statistics.
+
+Without pretrained weights VGGish is a frozen random map of 72 M parameters
+that throws away most of what its log-mel input carries (docs/RESULTS.md). The
+compact encoder takes the same `[N, 96, 64]` log-mel patches and returns one
+128-d embedding per patch, so it goes wherever VGGish goes (fusion head,
+encoder cache, exports), but it is small enough to train on a CPU:
+
+* `BandStandardization`: per-band standardisation with statistics of the
+  training patches (non-trainable weights, exported with the model);
+* a CNN of 3x3 convolutions (widths `conv_widths`, batch norm, ReLU, 2x2 max
+  pooling between blocks), globally average- and max-pooled;
+* `PatchStatistics` of the standardised patch (per band: mean, standard
+  deviation, 10-90 percentile range and the standard deviation of
+  frame-to-frame differences), the prosodic summary a linear probe reads;
+* both concatenated and projected to `embedding_size` by one Dense layer.
+
+Candidates measured on the demo corpus (docs/RESULTS.md) are the arguments of
+this one builder: `conv_widths=()` keeps the statistics only,
+`statistics=False` the CNN only.
+
+Example:
+
+>>> import numpy as np
+>>> encoder = build_compact_audio_encoder()
+>>> tuple(encoder(np.zeros([3, 96, 64], "float32")).shape)
+(3, 128)
+>>> encoder.count_params() < 2_000_000
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from ser_keras.audio.params import EMBEDDING_SIZE, NUM_BANDS, NUM_FRAMES
+
+#: The default CNN widths (the measured "conv+stats" candidate).
+DEFAULT_CONV_WIDTHS: tuple[int, ...] = (8, 16, 32, 64)
+
+#: Batch-norm momentum: a corpus of a few hundred clips gives few steps per epoch,
+#: so the moving statistics must settle within an epoch or two (Keras' 0.99 does not).
+BATCH_NORM_MOMENTUM = 0.9
+
+#: Name of the standardisation layer (`set_band_statistics` looks it up).
+STANDARDIZATION_LAYER = "band_standardization"
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class BandStandardization(layers.Layer):
+    """`(x - mean) / std` per mel band, with non-trainable statistics.
+
+    The statistics are weights (so they are saved, exported and part of the
+    encoder cache's weight fingerprint); set them from training patches with
+    `set_band_statistics`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = BandStandardization()
+    >>> layer.build((None, 96, 64))
+    >>> float(layer(np.ones([1, 96, 64], "float32")).numpy().max())
+    1.0
+    """
+
+    def build(self, input_shape):
+        bands = input_shape[-1]
+        self.mean = self.add_weight(shape=(bands,), initializer="zeros", trainable=False, name="mean")
+        self.std = self.add_weight(shape=(bands,), initializer="ones", trainable=False, name="std")
+
+    def call(self, inputs):
+        return (inputs - self.mean) / self.std
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class PatchStatistics(layers.Layer):
+    """Per-band summary statistics of `[B, T, F]` patches: `[B, 4 * F]`.
+
+    Per band, over the `T` frames: mean, standard deviation, the range
+    between the 10th and 90th percentiles, and the standard deviation of the
+    frame-to-frame differences (`T >= 2`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> patch = np.tile(np.arange(10, dtype="float32")[None, :, None], (1, 1, 2))
+    >>> np.round(PatchStatistics()(patch).numpy(), 3).tolist()[0]
+    [4.5, 4.5, 2.872, 2.872, 8.0, 8.0, 0.0, 0.0]
+    """
+
+    def call(self, patches):
+        frames = patches.shape[1]
+        low, high = int(round(0.1 * (frames - 1))), int(round(0.9 * (frames - 1)))
+        by_band = ops.sort(ops.transpose(patches, (0, 2, 1)), axis=-1)  # [B, F, T]
+        deltas = patches[:, 1:] - patches[:, :-1]
+        return ops.concatenate(
+            [
+                ops.mean(patches, axis=1),
+                ops.std(patches, axis=1),
+                by_band[..., high] - by_band[..., low],
+                ops.std(deltas, axis=1),
+            ],
+            axis=-1,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 4 * input_shape[-1])
+
+
+def build_compact_audio_encoder(
+    conv_widths: Sequence[int] = DEFAULT_CONV_WIDTHS,
+    statistics: bool = True,
+    embedding_size: int = EMBEDDING_SIZE,
+    name: str = "compact_audio",
+) -> keras.Model:
+    """Builds the compact per-patch audio encoder `[N, 96, 64] -> [N, embedding_size]`.
+
+    Args:
+        conv_widths: filters of the 3x3 convolution blocks (`()`: no CNN).
+        statistics: add the `PatchStatistics` branch.
+        embedding_size: output width (128, like VGGish).
+        name: the model's name.
+
+    Raises:
+        ValueError: when neither branch is selected.
+
+    Example:
+
+    >>> stats_only = build_compact_audio_encoder(conv_widths=())
+    >>> stats_only.count_params()  # 2 x 64 statistics weights + Dense(256 -> 128)
+    33024
+    """
+    conv_widths = tuple(conv_widths)
+    if not conv_widths and not statistics:
+        raise ValueError("The compact audio encoder needs conv_widths, statistics, or both.")
+    patches = keras.Input((NUM_FRAMES, NUM_BANDS), name="log_mel_patches")
+    standardized = BandStandardization(name=STANDARDIZATION_LAYER)(patches)
+    branches = []
+    if conv_widths:
+        x = layers.Reshape((NUM_FRAMES, NUM_BANDS, 1), name="add_channel")(standardized)
+        for index, width in enumerate(conv_widths):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
+            x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"conv{index + 1}_bn")(x)
+            x = layers.ReLU(name=f"conv{index + 1}_relu")(x)
+            if index < len(conv_widths) - 1:
+                x = layers.MaxPooling2D(2, name=f"pool{index + 1}")(x)
+        branches += [layers.GlobalAveragePooling2D(name="conv_mean")(x), layers.GlobalMaxPooling2D(name="conv_max")(x)]
+    if statistics:
+        summary = PatchStatistics(name="patch_statistics")(standardized)
+        branches.append(layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name="statistics_bn")(summary))
+    joined = branches[0] if len(branches) == 1 else layers.Concatenate(name="branches")(branches)
+    embeddings = layers.Dense(embedding_size, name="embedding")(joined)
+    return keras.Model(patches, embeddings, name=name)
+
+
+def set_band_statistics(encoder: keras.Model, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sets the encoder's input standardisation to the per-band mean and std of `patches`.
+
+    Args:
+        encoder: from `build_compact_audio_encoder`.
+        patches: training patches `[N, 96, 64]` (real ones, no padding).
+
+    Returns:
+        The `(mean, std)` set, each `[64]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> encoder = build_compact_audio_encoder(conv_widths=())
+    >>> mean, std = set_band_statistics(encoder, np.random.default_rng(0).normal(3, 2, [50, 96, 64]))
+    >>> round(float(mean.mean()), 1), round(float(std.mean()), 1)
+    (3.0, 2.0)
+    """
+    values = np.asarray(patches, np.float64).reshape(-1, patches.shape[-1])
+    mean, std = values.mean(axis=0), np.maximum(values.std(axis=0), 1e-3)
+    layer = encoder.get_layer(STANDARDIZATION_LAYER)
+    layer.mean.assign(mean.astype(np.float32))
+    layer.std.assign(std.astype(np.float32))
+    return mean.astype(np.float32), std.astype(np.float32)
