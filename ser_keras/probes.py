@@ -19,7 +19,7 @@ Example:
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> labels = np.arange(200) % 4
->>> features = rng.normal(size=(200, 8)) + labels[:, None]
+>>> features = rng.normal(size=(200, 8)) + 3 * labels[:, None]
 >>> probe = fit_linear_probe(features[:100], labels[:100])
 >>> float((probe.predict(features[100:]) == labels[100:]).mean()) > 0.8
 True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 import keras
@@ -15,7 +16,7 @@ from ser_keras.data import EncoderCache, Splits
 from ser_keras.data.records import Utterance
 from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
 from ser_keras.experiment.audio_stage import prepare_audio_encoder
-from ser_keras.experiment.job import DistillJobConfig, ModelConfig
+from ser_keras.experiment.job import ModelConfig, add_job_arguments, job_config_from_args
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.models.audio_cnn import PatchStatistics, build_compact_audio_encoder
 from ser_keras.probes import log_mel_statistics
@@ -133,6 +134,9 @@ def test_probe_rows_are_above_chance_and_reproducible():
     assert [row.test for row in again] == [row.test for row in rows]
     audio_only = probe_results(splits, None, patches, LABELS)
     assert [row.name for row in audio_only] == ["Linear probe: audio"]
+    assert not any(row.collapsed for row in rows)
+    one_sentence = {key: np.ones([5, 16], np.float32) for key in text}  # every transcript the same
+    assert probe_results(splits, one_sentence, None, LABELS)[0].collapsed
 
 
 def test_a_model_trained_on_constant_inputs_is_marked_collapsed():
@@ -162,8 +166,8 @@ def test_speaker_normalization_uses_each_speakers_statistics():
             speakers[key] = speaker
     patches["nobody"] = np.full([1, 96, 64], 7.0, np.float32)
     train = [key for key in patches if key.endswith(("0", "1", "2", "3"))]
-    normalized = normalize_by_speaker(patches, speakers, train)
     reference = BandStatistics.of([patches[key] for key in train])
+    normalized = normalize_by_speaker(patches, speakers, reference)
     for speaker in ("low", "high"):
         stats = BandStatistics.of([normalized[key] for key in normalized if speakers.get(key) == speaker])
         np.testing.assert_allclose(stats.mean, reference.mean, atol=1e-3)
@@ -178,7 +182,8 @@ def test_speaker_normalization_uses_each_speakers_statistics():
 def test_speaker_normalization_leaves_a_single_speaker_corpus_as_it_was():
     rng = np.random.default_rng(1)
     patches = {f"c{i}": rng.normal(size=(1, 96, 64)).astype(np.float32) for i in range(4)}
-    normalized = normalize_by_speaker(patches, {key: "only" for key in patches}, ["c0", "c1"])
+    reference = BandStatistics.of([patches["c0"], patches["c1"]])
+    normalized = normalize_by_speaker(patches, {key: "only" for key in patches}, reference)
     for key in patches:
         np.testing.assert_array_equal(normalized[key], patches[key])
 
@@ -189,5 +194,12 @@ def test_audio_encoder_defaults_follow_the_vggish_weights():
     assert ModelConfig(vggish_weights="w.ckpt", audio_encoder="vggish-tuned").audio_encoder_kind == "vggish-tuned"
     with pytest.raises(ValueError, match="audio_encoder must be one of vggish, vggish-tuned, compact"):
         ModelConfig(audio_encoder="cnn")
-    assert DistillJobConfig().data.speaker_normalization is False
-    assert DistillJobConfig(recipe=get_recipe("paper")).data.speaker_normalization is False
+    assert get_recipe("paper").speaker_normalization is False
+    assert get_recipe("demo").speaker_normalization is True
+    parser = argparse.ArgumentParser()
+    add_job_arguments(parser)
+    assert job_config_from_args(parser.parse_args([])).recipe.speaker_normalization is True
+    paper = job_config_from_args(parser.parse_args(["--recipe", "paper", "--speaker-normalization"]))
+    assert paper.recipe.speaker_normalization is True
+    assert job_config_from_args(parser.parse_args(["--no-speaker-normalization"])).recipe.speaker_normalization is False
+    assert job_config_from_args(parser.parse_args(["--audio-epochs", "3"])).recipe.audio.epochs == 3

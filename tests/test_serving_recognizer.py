@@ -107,3 +107,29 @@ def test_bad_audio_text_and_model_paths_are_rejected(tiny, saved_model_recognize
         EmotionRecognizer.load(bundle / "model.tflite")
     with pytest.raises(ModelPathError, match="pass one of its model files"):
         EmotionRecognizer.load(bundle)
+
+
+def test_speaker_statistics_normalise_the_patches_of_a_speaker_normalised_export(tiny, saved_model_recognizer, tmp_path):
+    from ser_keras.data.speaker_norm import BandStatistics, normalize_patches
+    from ser_keras.export import clip_model_inputs, convert_to_tflite, export_model, write_tflite_bundle
+    from ser_keras.serving import EmotionRecognizer
+
+    clips = tiny.test_clips[:4]
+    reference = BandStatistics(np.full(64, -1.0), np.full(64, 2.0))
+    saved_model_dir = export_model(
+        tiny.model, tiny.preprocessor, tiny.label_names, tmp_path / "normalised", speaker_reference=reference
+    )
+    recognizer = EmotionRecognizer.load(saved_model_dir)
+    speaker = EmotionRecognizer.speaker_statistics([clip.waveform for clip in clips], sample_rate=16000)
+    assert speaker.mean.shape == (64,) and np.all(speaker.std > 0)
+    bundle = write_tflite_bundle(convert_to_tflite(saved_model_dir, "none"), saved_model_dir, "none", tmp_path / "bundle")
+    tflite = EmotionRecognizer.load(bundle)
+    for clip in clips:
+        inputs = clip_model_inputs(tiny.preprocessor, clip.waveform, clip.text)
+        inputs["audio_patches"] = normalize_patches(inputs["audio_patches"], speaker, reference)
+        expected = tiny.keras_probabilities(inputs)[0]
+        for served in (recognizer, tflite):
+            prediction = served.predict(clip.waveform, clip.text, sample_rate=16000, speaker_statistics=speaker)
+            np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=1e-4)
+    with pytest.raises(ValueError, match="trained without speaker normalisation"):
+        saved_model_recognizer.predict(clips[0].waveform, clips[0].text, sample_rate=16000, speaker_statistics=speaker)

@@ -31,7 +31,7 @@ class LoudnessBackend:
     def __init__(self):
         self.calls: list[tuple[int, str]] = []
 
-    def probabilities(self, waveform: np.ndarray, text: str) -> np.ndarray:
+    def probabilities(self, waveform: np.ndarray, text: str, speaker_statistics=None) -> np.ndarray:
         self.calls.append((len(waveform), text))
         loud = float(np.sqrt(np.mean(waveform**2)) > 0.1)
         return np.array([0.7 * loud + 0.1, 0.1, 0.7 * (1 - loud) + 0.1, 0.1], np.float32)

@@ -121,27 +121,27 @@ def normalize_patches(patches: np.ndarray, speaker: BandStatistics, reference: B
 def normalize_by_speaker(
     patches: Mapping[str, np.ndarray],
     speaker_of: Mapping[str, str],
-    reference_ids: Iterable[str],
+    reference: BandStatistics,
 ) -> dict[str, np.ndarray]:
     """Speaker-normalised copies of `patches` (see the module docstring).
 
     Args:
         patches: utterance id -> log-mel patches, every split.
         speaker_of: utterance id -> speaker.
-        reference_ids: the clips whose statistics are the reference scale
-            (the training split).
+        reference: the scale to map to: the training split's statistics,
+            `BandStatistics.of(training patches)` (exported with the model).
 
     Example:
 
     >>> patches = {"a": np.full([1, 96, 64], 2.0), "b": np.full([1, 96, 64], 6.0)}
-    >>> out = normalize_by_speaker(patches, {"a": "s1", "b": "s2"}, ["a", "b"])
+    >>> reference = BandStatistics.of(patches.values())
+    >>> out = normalize_by_speaker(patches, {"a": "s1", "b": "s2"}, reference)
     >>> float(out["a"][0, 0, 0]), float(out["b"][0, 0, 0])
     (4.0, 4.0)
     """
     statistics = speaker_statistics(patches, speaker_of)
     if len(statistics) < 2:
         return dict(patches)  # one speaker (or none): nothing to even out
-    reference = BandStatistics.of([patches[key] for key in reference_ids if key in patches])
     normalized = {}
     for utterance_id, value in patches.items():
         speaker = speaker_of.get(utterance_id, "")

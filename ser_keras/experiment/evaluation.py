@@ -18,8 +18,11 @@ import os
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
+from ser_keras.audio import load_audio, waveform_to_examples
 from ser_keras.data import Splits
+from ser_keras.data.speaker_norm import BandStatistics, speaker_statistics
 from ser_keras.latency import measure_latency
 from ser_keras.reporting import ModelResult
 from ser_keras.training import classification_metrics
@@ -27,11 +30,26 @@ from ser_keras.training import classification_metrics
 logger = logging.getLogger(__name__)
 
 
-def _scores(recognizer, items: Sequence, label_names: Sequence[str]) -> dict[str, float]:
+def speaker_statistics_of(items: Sequence) -> dict[str, BandStatistics]:
+    """Each speaker's band statistics from all of that speaker's clips in `items` (as the job computes them).
+
+    Example:
+
+    >>> stats = speaker_statistics_of([*splits.train, *splits.validation, *splits.test])  # doctest: +SKIP
+    """
+    patches = {
+        item.utterance_id: np.asarray(waveform_to_examples(load_audio(item.audio_path)))
+        for item in items
+        if item.has_audio and item.speaker
+    }
+    return speaker_statistics(patches, {item.utterance_id: item.speaker for item in items if item.speaker})
+
+
+def _scores(recognizer, items: Sequence, label_names: Sequence[str], speakers: dict) -> dict[str, float]:
     progress = keras.utils.Progbar(len(items), unit_name="clip")
     y_true, y_pred = [], []
     for item in items:
-        prediction = recognizer.predict(item.audio_path, item.text or "")
+        prediction = recognizer.predict(item.audio_path, item.text or "", speaker_statistics=speakers.get(item.speaker))
         y_true.append(list(label_names).index(item.label))
         y_pred.append(prediction.label_id)
         progress.add(1)
@@ -45,6 +63,9 @@ def evaluate_exported(
     latency_runs: int = 50,
 ) -> list[ModelResult]:
     """Scores each exported model on `splits.validation` and `splits.test`.
+
+    A model trained with speaker normalisation gets each speaker's statistics,
+    computed from all of that speaker's clips in `splits`, as the job does.
 
     Args:
         model_paths: export folders, SavedModel folders or `.tflite` files.
@@ -72,11 +93,17 @@ def evaluate_exported(
                 f"are {list(label_names)}."
             )
         logger.info("Evaluating %s on %d validation and %d test clips.", path, len(validation), len(test))
+        speakers = {}
+        if getattr(recognizer.backend, "speaker_reference", None) is not None:
+            speakers = speaker_statistics_of([*splits.train, *splits.validation, *splits.test])
+            logger.info("Speaker-normalised model: statistics of %d speakers.", len(speakers))
         latency = None
         if latency_runs > 0 and test:
             samples = test[: min(len(test), latency_runs)]
             latency = measure_latency(
-                lambda item: recognizer.predict(item.audio_path, item.text or "").label_id,
+                lambda item: recognizer.predict(
+                    item.audio_path, item.text or "", speaker_statistics=speakers.get(item.speaker)
+                ).label_id,
                 samples, warmup=3, repeats=latency_runs,
             )["median_ms"]
         results.append(
@@ -85,8 +112,8 @@ def evaluate_exported(
                 text_layers=0,
                 distilled=False,
                 latency_ms=latency,
-                validation=_scores(recognizer, validation, label_names),
-                test=_scores(recognizer, test, label_names),
+                validation=_scores(recognizer, validation, label_names, speakers),
+                test=_scores(recognizer, test, label_names, speakers),
                 extra={"path": os.fspath(path)},
             )
         )

@@ -59,10 +59,6 @@ class DataConfig:
         max_patches: cap on 0.96 s audio patches per clip.
         strict: stop at the first bad item instead of skipping it.
         limit_per_split: keep at most this many utterances per split (smoke runs).
-        speaker_normalization: standardise the log-mel bands of each clip with
-            its speaker's statistics (the manifest's `speaker` column; uses
-            the unlabelled audio of the test speakers, see
-            `ser_keras.data.speaker_norm`).
 
     Example:
 
@@ -80,7 +76,6 @@ class DataConfig:
     max_patches: int = DEFAULT_MAX_PATCHES
     strict: bool = False
     limit_per_split: int | None = None
-    speaker_normalization: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)
@@ -293,9 +288,9 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                       help="cap on 0.96 s audio patches per clip (default: %(default)s)")
     data.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
     data.add_argument("--limit-per-split", type=int, help="use at most this many utterances per split")
-    data.add_argument("--speaker-normalization", action="store_true",
-                      help="standardise each clip's log-mel bands with its speaker's statistics "
-                           "(uses the unlabelled audio of the test speakers; default: off)")
+    data.add_argument("--speaker-normalization", action=argparse.BooleanOptionalAction, default=None,
+                      help="standardise each clip's log-mel bands with its speaker's statistics; uses the "
+                           "unlabelled audio of the test speakers (default: the recipe's; demo on, paper off)")
 
     model = parser.add_argument_group("models")
     model.add_argument("--text-preset", default=None,
@@ -344,6 +339,8 @@ def job_config_from_args(args: argparse.Namespace) -> DistillJobConfig:
     recipe = get_recipe(args.recipe, seed=args.seed)
     if args.batch_size is not None:
         recipe = dataclasses.replace(recipe, batch_size=args.batch_size)
+    if args.speaker_normalization is not None:
+        recipe = dataclasses.replace(recipe, speaker_normalization=args.speaker_normalization)
     if args.audio_epochs is not None:
         recipe = dataclasses.replace(recipe, audio=dataclasses.replace(recipe.audio, epochs=args.audio_epochs))
     if args.transfer_epochs is not None:
@@ -368,7 +365,6 @@ def job_config_from_args(args: argparse.Namespace) -> DistillJobConfig:
             max_patches=args.max_patches,
             strict=args.strict,
             limit_per_split=args.limit_per_split,
-            speaker_normalization=args.speaker_normalization,
         ),
         model=ModelConfig(
             text_preset=args.text_preset,

@@ -71,11 +71,12 @@ def probe_results(
             return features, np.array([index[item.label] for item in items])
 
         probe = fit_linear_probe(*inputs(split_items["train"]))
-        scores = {}
+        scores, predictions = {}, {}
         for name in ("validation", "test"):
             if split_items[name]:
                 features, labels = inputs(split_items[name])
-                scores[name] = classification_metrics(labels, probe.predict(features))
+                predictions[name] = probe.predict(features)
+                scores[name] = classification_metrics(labels, predictions[name])
         coefficients = probe[-1].coef_
         results.append(
             ModelResult(
@@ -86,6 +87,7 @@ def probe_results(
                 validation=scores.get("validation", {}),
                 test=scores.get("test", {}),
                 role=REFERENCE_ROLE,
+                collapsed=len(label_names) > 1 and len(set(predictions.get("validation", [0, 1]))) <= 1,
                 extra={"model_key": f"probe_{kind.replace('+', '_')}", "features": coefficients.shape[1]},
             )
         )

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from ser_keras.audio import load_audio, waveform_to_examples
 from ser_keras.data import Corpus, EncoderCache, Splits
-from ser_keras.data.speaker_norm import normalize_by_speaker
+from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
 from ser_keras.experiment.audio_stage import AudioBranch, build_audio_encoder, prepare_audio_encoder
 from ser_keras.experiment.data import job_folds, load_corpus
 from ser_keras.experiment.job import DistillJobConfig
@@ -203,13 +203,15 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
         with strategy.scope():
             frozen_vggish = build_audio_encoder(config.model)  # frozen: one for every fold
 
-    per_fold, trained_by_fold, audio_by_fold = [], [], []
+    per_fold, trained_by_fold, audio_by_fold, references = [], [], [], []
     for fold_name, splits in folds:
-        fold_patches = patches
-        if config.data.speaker_normalization:
-            speakers = {item.utterance_id: item.speaker for item in _all_items([(fold_name, splits)])}
-            fold_patches = normalize_by_speaker(patches, speakers, [item.utterance_id for item in splits.train])
+        fold_patches, reference = patches, None
+        if config.recipe.speaker_normalization:
+            speakers = {item.utterance_id: item.speaker or "" for item in _all_items([(fold_name, splits)])}
+            reference = BandStatistics.of([patches[item.utterance_id] for item in splits.train if item.utterance_id in patches])
+            fold_patches = normalize_by_speaker(patches, speakers, reference)
             logger.info("Speaker normalisation: %d speakers.", len(set(speakers.values()) - {""}))
+        references.append(reference)
         audio = prepare_audio_encoder(
             config.model, config.recipe, splits, corpus.label_names, fold_patches, cache, strategy,
             stage_dir=os.path.join(_teacher_dir(config, fold_name), "audio_encoder"),
@@ -244,7 +246,9 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
         skipped_summary=corpus.skip_report.summary(len(corpus) + len(corpus.skip_report)),
     )
     if config.export:
-        outputs.exports = _export_models(config, results, trained_by_fold[0], audio_by_fold[0].encoder, preprocessor, corpus)
+        outputs.exports = _export_models(
+            config, results, trained_by_fold[0], audio_by_fold[0].encoder, preprocessor, corpus, references[0]
+        )
     logger.info("Results:\n%s", markdown)
     return outputs
 
@@ -366,7 +370,7 @@ def _run_fold(
     return results, trained, features if config.model.modality != "audio" else None
 
 
-def _export_models(config, results, trained, audio_encoder, preprocessor, corpus) -> dict[str, str]:
+def _export_models(config, results, trained, audio_encoder, preprocessor, corpus, speaker_reference) -> dict[str, str]:
     from ser_keras.export import export_model
 
     students = [r for r in results if r.role == "student"]
@@ -380,7 +384,8 @@ def _export_models(config, results, trained, audio_encoder, preprocessor, corpus
         full = build_raw_model(model.models.head, model.models.text_encoder, audio_encoder, name=key)
         export_dir = os.path.join(config.run_dir, "export", role)
         exports[f"{role} ({key})"] = export_model(
-            full, preprocessor, corpus.label_names, export_dir, version=_next_version(export_dir)
+            full, preprocessor, corpus.label_names, export_dir, version=_next_version(export_dir),
+            speaker_reference=speaker_reference,
         )
     return exports
 

@@ -28,6 +28,8 @@ KERAS_MODEL_FILE = "model.keras"
 PREPROCESSOR_DIR = "preprocessor"
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
+#: The metadata key of the speaker-normalisation reference (`None`: trained without it).
+SPEAKER_NORMALIZATION_KEY = "speaker_normalization"
 #: Default folder of TFLite bundles, under the export folder.
 TFLITE_DIR = "tflite"
 TFLITE_SUFFIX = ".tflite"

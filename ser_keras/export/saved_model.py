@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from ser_keras.audio import params, waveform_to_examples
 from ser_keras.export.atomic import atomic_directory
+from ser_keras.data.speaker_norm import BandStatistics
 from ser_keras.export.inputs import MODEL_INPUT_NAMES
 from ser_keras.export.layout import (
     FORMAT_NAME,
@@ -29,6 +30,7 @@ from ser_keras.export.layout import (
     KERAS_MODEL_FILE,
     PREPROCESSOR_DIR,
     RAW_SIGNATURE,
+    SPEAKER_NORMALIZATION_KEY,
     TOKENS_SIGNATURE,
     find_saved_model,
     side_files_dir,
@@ -165,7 +167,7 @@ def _serving_functions(
     return predict_raw, predict_tokens
 
 
-def _metadata(model, preprocessor, label_names, input_names, max_patches) -> dict:
+def _metadata(model, preprocessor, label_names, input_names, max_patches, speaker_reference) -> dict:
     import keras_hub
 
     return {
@@ -178,6 +180,9 @@ def _metadata(model, preprocessor, label_names, input_names, max_patches) -> dic
         "max_patches": max_patches,
         "sequence_length": getattr(preprocessor, "sequence_length", None),
         "signatures": {"raw": RAW_SIGNATURE, "tokens": TOKENS_SIGNATURE},
+        SPEAKER_NORMALIZATION_KEY: (
+            None if speaker_reference is None else {"reference": speaker_reference.to_dict()}
+        ),
         "versions": {
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
@@ -194,6 +199,7 @@ def export_model(
     version: int = 1,
     *,
     max_patches: int | None = params.DEFAULT_MAX_PATCHES,
+    speaker_reference: BandStatistics | None = None,
 ) -> str:
     """Writes `<export_dir>/<version>/`: a SavedModel with two signatures, plus side files.
 
@@ -224,6 +230,10 @@ def export_model(
         version: the version subfolder (a positive integer); it must not exist yet.
         max_patches: cap on 0.96 s audio patches per clip in `serving_default`
             (`None`: no cap).
+        speaker_reference: for a model trained on speaker-normalised audio,
+            the reference band statistics of its training set (recorded in
+            the metadata; `ser_keras.serving.EmotionRecognizer.predict` then
+            takes a speaker's statistics).
 
     Returns:
         The SavedModel folder, `<export_dir>/<version>`.
@@ -268,7 +278,9 @@ def export_model(
         model.save(side_files / KERAS_MODEL_FILE)
         if preprocessor is not None:
             preprocessor.save_to_preset(str(side_files / PREPROCESSOR_DIR))
-        write_metadata(side_files, _metadata(model, preprocessor, label_names, input_names, max_patches))
+        write_metadata(
+            side_files, _metadata(model, preprocessor, label_names, input_names, max_patches, speaker_reference)
+        )
     logger.info("Exported %s to %s (signatures %s, %s).", model.name, target, RAW_SIGNATURE, TOKENS_SIGNATURE)
     return str(target)
 

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ser_keras.data.speaker_norm import BandStatistics, normalize_patches
 from ser_keras.export.inputs import clip_model_inputs, load_export_preprocessor
 from ser_keras.export.layout import (
     RAW_SIGNATURE,
+    SPEAKER_NORMALIZATION_KEY,
+    TOKENS_SIGNATURE,
     ModelPathError,
     find_saved_model,
     read_metadata,
@@ -30,6 +33,47 @@ from ser_keras.export.layout import (
 from ser_keras.export.tflite import TFLiteModel
 
 logger = logging.getLogger(__name__)
+
+
+def speaker_reference(metadata: dict) -> BandStatistics | None:
+    """The training set's band statistics of a speaker-normalised model (`None`: trained without).
+
+    Example:
+
+    >>> speaker_reference({"speaker_normalization": None}) is None
+    True
+    """
+    entry = metadata.get(SPEAKER_NORMALIZATION_KEY)
+    return None if not entry else BandStatistics.from_dict(entry["reference"])
+
+
+def normalized_for_speaker(
+    inputs: dict[str, np.ndarray], speaker: BandStatistics | None, reference: BandStatistics | None, path
+) -> dict[str, np.ndarray]:
+    """`inputs` with its audio patches speaker-normalised (unchanged without `speaker`).
+
+    Raises:
+        ValueError: `speaker` statistics for a model trained without speaker normalisation.
+
+    Example:
+
+    >>> normalized_for_speaker({"audio_patches": np.zeros([1, 1, 96, 64])}, None, None, "m")["audio_patches"].shape
+    (1, 1, 96, 64)
+    """
+    if speaker is None:
+        if reference is not None:
+            logger.warning(
+                "%s was trained on speaker-normalised audio: pass the speaker's statistics "
+                "(EmotionRecognizer.speaker_statistics) for the accuracy it was trained for.", path,
+            )
+        return inputs
+    if reference is None:
+        raise ValueError(
+            f"{path} was trained without speaker normalisation: call it without speaker statistics."
+        )
+    if "audio_patches" not in inputs:
+        return inputs
+    return {**inputs, "audio_patches": normalize_patches(inputs["audio_patches"], speaker, reference)}
 
 
 class SavedModelBackend:
@@ -51,14 +95,35 @@ class SavedModelBackend:
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
         self.path = find_saved_model(path)
-        self.label_names: list[str] = read_metadata(side_files_dir(self.path))["label_names"]
-        self._signature = tf.saved_model.load(str(self.path)).signatures[RAW_SIGNATURE]
+        metadata = read_metadata(side_files_dir(self.path))
+        self.label_names: list[str] = metadata["label_names"]
+        self.speaker_reference = speaker_reference(metadata)
+        self._metadata = metadata
+        signatures = tf.saved_model.load(str(self.path)).signatures
+        self._signature, self._tokens_signature = signatures[RAW_SIGNATURE], signatures[TOKENS_SIGNATURE]
+        self._preprocessor = None
         self._tf = tf
         logger.info("Loaded SavedModel %s.", self.path)
 
-    def probabilities(self, waveform: np.ndarray, text: str) -> np.ndarray:
-        """Class probabilities `[C]` for one 16 kHz mono waveform and its transcript."""
+    def probabilities(
+        self, waveform: np.ndarray, text: str, speaker_statistics: BandStatistics | None = None
+    ) -> np.ndarray:
+        """Class probabilities `[C]` for one 16 kHz mono waveform and its transcript.
+
+        With `speaker_statistics` the front end and tokenizer run in Python and
+        the normalised patches go through the `serving_tokens` signature.
+        """
         tf = self._tf
+        if speaker_statistics is not None or self.speaker_reference is not None:
+            input_names = self._metadata["input_names"]
+            if self._preprocessor is None and "token_ids" in input_names:
+                self._preprocessor = load_export_preprocessor(side_files_dir(self.path))
+            inputs = normalized_for_speaker(
+                clip_model_inputs(self._preprocessor, waveform, text, input_names, self._metadata["max_patches"]),
+                speaker_statistics, self.speaker_reference, self.path,
+            )
+            outputs = self._tokens_signature(**{name: tf.constant(value) for name, value in inputs.items()})
+            return outputs["probabilities"].numpy()[0]
         outputs = self._signature(
             text=tf.constant([text]),
             waveform=tf.constant(waveform[np.newaxis], tf.float32),
@@ -91,15 +156,19 @@ class TFLiteBackend:
         metadata = read_metadata(self.path.parent)
         self.label_names: list[str] = metadata["label_names"]
         self._max_patches = metadata["max_patches"]
+        self.speaker_reference = speaker_reference(metadata)
         self._model = TFLiteModel(self.path, num_threads=num_threads)
         self._preprocessor = None
         if "token_ids" in self._model.input_names:
             self._preprocessor = load_export_preprocessor(self.path.parent)
         logger.info("Loaded TFLite model %s.", self.path)
 
-    def probabilities(self, waveform: np.ndarray, text: str) -> np.ndarray:
+    def probabilities(
+        self, waveform: np.ndarray, text: str, speaker_statistics: BandStatistics | None = None
+    ) -> np.ndarray:
         """Class probabilities `[C]` for one 16 kHz mono waveform and its transcript."""
-        inputs = clip_model_inputs(
-            self._preprocessor, waveform, text, self._model.input_names, self._max_patches
+        inputs = normalized_for_speaker(
+            clip_model_inputs(self._preprocessor, waveform, text, self._model.input_names, self._max_patches),
+            speaker_statistics, self.speaker_reference, self.path,
         )
         return self._model(inputs)["probabilities"][0]

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import soxr
 
-from ser_keras.audio import load_audio, params
+from ser_keras.audio import load_audio, params, waveform_to_examples
+from ser_keras.data.speaker_norm import BandStatistics
 from ser_keras.export.layout import TFLITE_SUFFIX, ModelPathError, is_saved_model
 from ser_keras.serving.backends import SavedModelBackend, TFLiteBackend
 
@@ -40,7 +42,9 @@ class Backend(Protocol):
     kind: str
     label_names: list[str]
 
-    def probabilities(self, waveform: np.ndarray, text: str) -> np.ndarray: ...
+    def probabilities(
+        self, waveform: np.ndarray, text: str, speaker_statistics: BandStatistics | None = None
+    ) -> np.ndarray: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +180,7 @@ class EmotionRecognizer:
         audio: str | os.PathLike | np.ndarray,
         text: str = "",
         sample_rate: int | None = None,
+        speaker_statistics: BandStatistics | None = None,
     ) -> Prediction:
         """Predicts the emotion of one clip.
 
@@ -183,10 +188,14 @@ class EmotionRecognizer:
             audio: an audio file, or samples (`[samples]` or `[samples, channels]`).
             text: the transcript ("" when there is none).
             sample_rate: the rate of array audio, in Hz (resampled to 16 kHz).
+            speaker_statistics: for a model trained with `--speaker-normalization`,
+                the speaker's band statistics (`EmotionRecognizer.speaker_statistics`);
+                the clip's log-mel patches are normalised with them.
 
         Raises:
             ser_keras.audio.AudioReadError, ServingInputError: see `to_waveform`;
                 also for a `text` that is not a string.
+            ValueError: `speaker_statistics` for a model trained without speaker normalisation.
 
         Example:
 
@@ -195,8 +204,29 @@ class EmotionRecognizer:
         """
         if not isinstance(text, str):
             raise ServingInputError(f"`text` must be a string (\"\" for none); got {type(text).__name__}.")
-        probabilities = self.backend.probabilities(to_waveform(audio, sample_rate), text)
+        probabilities = self.backend.probabilities(to_waveform(audio, sample_rate), text, speaker_statistics)
         return self._prediction(probabilities)
+
+    @staticmethod
+    def speaker_statistics(
+        clips: Sequence[str | os.PathLike | np.ndarray], sample_rate: int | None = None
+    ) -> BandStatistics:
+        """The band statistics of one speaker, from some of that speaker's clips (no labels needed).
+
+        Args:
+            clips: audio files or sample arrays of the speaker.
+            sample_rate: the rate of array clips.
+
+        Example:
+
+        >>> stats = EmotionRecognizer.speaker_statistics(["s1_a.wav", "s1_b.wav"])  # doctest: +SKIP
+        >>> recognizer.predict("s1_c.wav", "Fine.", speaker_statistics=stats)  # doctest: +SKIP
+        """
+        if not clips:
+            raise ServingInputError("Pass at least one clip of the speaker to compute its statistics.")
+        return BandStatistics.of(
+            [np.asarray(waveform_to_examples(to_waveform(clip, sample_rate))) for clip in clips]
+        )
 
     def _prediction(self, probabilities: np.ndarray) -> Prediction:
         label_id = int(np.argmax(probabilities))
