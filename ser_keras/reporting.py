@@ -130,14 +130,13 @@ def results_markdown(results: Sequence[ModelResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, title: str) -> None:
-    """Saves a grouped bar chart of the test scores per model, with latency in the labels.
+def results_chart_figure(results: Sequence[ModelResult], title: str):
+    """A grouped bar chart of the test scores per model, latency in the labels, legend outside the bars.
 
     Example:
 
-    >>> results_chart_png(results, "results.png", "Demo corpus")  # doctest: +SKIP
+    >>> figure = results_chart_figure([], "Demo corpus")  # doctest: +SKIP
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(max(7.5, 1.6 * len(results) + 3.5), 4.5))
@@ -156,9 +155,21 @@ def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, t
     axes.set_ylim(0, 100)
     axes.axhline(100.0 / 4, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
     axes.set_title(title)
-    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the bars
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # right of the plot area
     figure.tight_layout()
-    FigureCanvasAgg(figure).print_png(os.fspath(path))
+    return figure
+
+
+def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, title: str) -> None:
+    """Saves `results_chart_figure` as a PNG.
+
+    Example:
+
+    >>> results_chart_png(results, "results.png", "Demo corpus")  # doctest: +SKIP
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(results_chart_figure(results, title)).print_png(os.fspath(path))
 
 
 def save_results(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,19 @@ def tensorboard_tags(directory: Path) -> set[str]:
     return tags
 
 
+def tensor_values(directory: Path, tag: str) -> list[float]:
+    import tensorflow as tf
+
+    values = []
+    for root, _, files in os.walk(directory):
+        if any(name.startswith("events.out.tfevents") for name in files):
+            accumulator = EventAccumulator(root, size_guidance={"tensors": 0})
+            accumulator.Reload()
+            if tag in accumulator.Tags()["tensors"]:
+                values += [float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)]
+    return values
+
+
 def weights_of(path: Path) -> dict[str, np.ndarray]:
     arrays = {}
     with h5py.File(path, "r") as handle:
@@ -83,6 +97,8 @@ def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset
     first = run_job(job_command(tiny_preset, tmp_path))
     run_dir = tmp_path / "tiny"
     assert f"tensorboard --logdir {run_dir / 'tensorboard'}" in first.stdout + first.stderr
+    cut = re.search(r"Transcripts longer than 16 tokens, cut: train (\d+) of 16", first.stderr)
+    assert cut and int(cut.group(1)) > 0  # some demo sentences have more than 14 word pieces
 
     results = json.loads((run_dir / "results.json").read_text())
     models = [m for m in results["models"] if m["role"] != "reference"]
@@ -116,6 +132,12 @@ def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset
                 "test/acc", "results", "_hparams_/session_start_info"):
         assert tag in tags, f"{tag} missing from TensorBoard logs"
 
+    # Stage 1 leaves the (constant) feature loss out; stage 2 trains the text encoder against it.
+    transfer = tensor_values(run_dir / "tensorboard" / "student_k1_kd" / "transfer", "epoch_feature_loss")
+    finetune = tensor_values(run_dir / "tensorboard" / "student_k1_kd" / "finetune", "epoch_feature_loss")
+    assert transfer and all(value == 0.0 for value in transfer)
+    assert finetune and all(value > 0.0 for value in finetune)
+
     # Same command again: the teacher (and students) are reused, with the same metrics.
     second = run_job(job_command(tiny_preset, tmp_path))
     assert "already done" in second.stderr
@@ -124,12 +146,26 @@ def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset
     assert [m["test"] for m in again] == [m["test"] for m in models]
 
 
-def test_same_seed_same_metrics_in_a_fresh_output_dir(tiny_preset, tmp_path):
-    run_job(job_command(tiny_preset, tmp_path / "a"))
-    run_job(job_command(tiny_preset, tmp_path / "b"))
+def test_same_seed_same_metrics_and_other_seeds_the_same_split(tiny_preset, tmp_path):
+    # A manifest without a split column: the job draws the paper split, which --seed must not move.
+    with open(REPO / "data" / "demo" / "manifest.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    manifest = tmp_path / "no_split_column.csv"
+    with open(manifest, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[key for key in rows[0] if key != "split"])
+        writer.writeheader()
+        for row in rows[::4]:
+            writer.writerow({**{key: value for key, value in row.items() if key != "split"},
+                             "path": str(REPO / "data" / "demo" / row["path"])})
+    data = ("--dataset", "manifest", "--manifest", str(manifest))
+    run_job(job_command(tiny_preset, tmp_path / "a", 2, *data))
+    run_job(job_command(tiny_preset, tmp_path / "b", 2, *data))
+    run_job(job_command(tiny_preset, tmp_path / "c", 2, *data, "--seed", "1"))
     a = json.loads((tmp_path / "a" / "tiny" / "results.json").read_text())["models"]
     b = json.loads((tmp_path / "b" / "tiny" / "results.json").read_text())["models"]
     assert [(m["validation"], m["test"]) for m in a] == [(m["validation"], m["test"]) for m in b]
+    splits = {run: (tmp_path / run / "tiny" / "splits.csv").read_text() for run in "ac"}
+    assert splits["a"] == splits["c"] and splits["a"].count(",test") == 16
 
 
 def test_sigkill_mid_training_resumes_to_the_same_weights(tiny_preset, tmp_path):

@@ -55,3 +55,15 @@ def test_maps_a_labelled_tf_data_pipeline(preprocessor):
     np.testing.assert_array_equal(labels.numpy(), [2, 0])
     np.testing.assert_array_equal(inputs["padding_mask"].numpy().sum(axis=1), [3, 4])
     np.testing.assert_array_equal(inputs["token_ids"].numpy(), preprocessor(["hi", "bye now"])["token_ids"].numpy())
+
+
+def test_count_truncated_counts_transcripts_longer_than_the_packed_length():
+    from ser_keras.text.tokenizer import count_truncated
+
+    short = load_text_preprocessor(sequence_length=8)  # 6 word pieces + [CLS] + [SEP]
+    texts = ["one two three four five six seven", "hi", "one two three four five six", "[LAUGHTER] a b"]
+    assert count_truncated(short, texts) == 1
+    assert count_truncated(load_text_preprocessor(sequence_length=64), texts) == 0
+    assert count_truncated(short, []) == 0
+    packed = short(texts)["padding_mask"].numpy()
+    assert packed[0].all() and packed[2].all()  # both fill the length; only the first lost a piece

@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="the unpacked IEMOCAP_full_release directory")
     parser.add_argument("--manifest", help="a manifest CSV")
     parser.add_argument("--split", choices=("auto", "paper", "manifest", "split-file"), default="auto", help="(default: %(default)s)")
-    parser.add_argument("--split-file", help="CSV of utterance_id,split")
+    parser.add_argument("--split-file", help="CSV of utterance_id,split (selects it)")
+    parser.add_argument("--split-seed", type=int, default=0, help="the job's --split-seed (default: %(default)s)")
     parser.add_argument("--limit-per-split", type=int, help="use at most this many clips per split")
     parser.add_argument("--latency-runs", type=int, default=50, help="timed batch-1 runs per model (default: 50)")
     parser.add_argument("--output-dir", default=os.path.join("saved_models", "evaluation"), help="(default: %(default)s)")
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = DataConfig(
             dataset=args.dataset, data_dir=args.data_dir, manifest=args.manifest, split=args.split,
-            split_file=args.split_file, limit_per_split=args.limit_per_split,
+            split_file=args.split_file, split_seed=args.split_seed, limit_per_split=args.limit_per_split,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -86,6 +86,13 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.utterances)
 
+    def __iter__(self):
+        """Iterates over the utterances, so a `Corpus` goes wherever a sequence of them does."""
+        return iter(self.utterances)
+
+    def __getitem__(self, index):
+        return self.utterances[index]
+
     def counts(self, field: str) -> dict[str, int]:
         """Number of utterances per value of `field` ("label", "session", "speaker", ...).
 

@@ -51,10 +51,14 @@ def run_job_command(
     if teacher_only:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, student_layers=()))
 
+    from ser_keras.experiment.data import CorpusModalityError
+
     try:
         from ser_keras.experiment.runner import run_distill_job
 
         outputs = run_distill_job(config)
+    except CorpusModalityError as error:
+        parser.error(str(error))
     except KeyboardInterrupt:
         logging.warning(
             "Interrupted. Completed epochs are kept in %s; run the same command again to resume "

@@ -14,11 +14,48 @@ import os
 
 from ser_keras.data import Corpus, Splits, make_splits, read_iemocap, read_manifest
 from ser_keras.experiment.job import DEMO_MANIFEST, DataConfig
+from ser_keras.models.fusion import uses_audio, uses_text
 
 logger = logging.getLogger(__name__)
 
 #: IEMOCAP's five sessions: one leave-one-session-out fold each.
 LOSO_FOLDS = (1, 2, 3, 4, 5)
+
+
+class CorpusModalityError(ValueError):
+    """The corpus lacks the modality the models need (the command-line jobs exit with status 2).
+
+    Example:
+
+    >>> isinstance(CorpusModalityError("no audio"), ValueError)
+    True
+    """
+
+
+def check_corpus_modalities(corpus: Corpus, modality: str) -> None:
+    """Refuses, before any work, a modality that the corpus cannot feed.
+
+    Raises:
+        CorpusModalityError: no clip has audio for an audio model, or no transcript for a text model.
+
+    Example:
+
+    >>> check_corpus_modalities(Corpus([Utterance("a", "", "sad")]), "audio")  # doctest: +SKIP
+    Traceback (most recent call last):
+    CorpusModalityError: --modality audio needs audio, but no utterance of the corpus has an audio file ...
+    """
+    has_audio = any(item.has_audio for item in corpus)
+    has_text = any((item.text or "").strip() for item in corpus)
+    if uses_audio(modality) and not has_audio:
+        raise CorpusModalityError(
+            f"--modality {modality} needs audio, but no utterance of the corpus has an audio file"
+            + (": use --modality text." if has_text else ".")
+        )
+    if uses_text(modality) and not has_text:
+        raise CorpusModalityError(
+            f"--modality {modality} needs transcripts, but every text of the corpus is empty"
+            + (": use --modality audio." if has_audio else ".")
+        )
 
 
 def load_corpus(config: DataConfig) -> Corpus:
@@ -46,6 +83,8 @@ def load_corpus(config: DataConfig) -> Corpus:
 
 
 def _split_kind(corpus: Corpus, config: DataConfig) -> str:
+    if config.split_file:
+        return "split-file"
     if config.split != "auto":
         return config.split
     has_split_column = corpus.utterances and all(item.split for item in corpus.utterances)
@@ -65,7 +104,7 @@ def _limited(splits: Splits, limit: int | None) -> Splits:
     return Splits(*(spread(items) for items in splits))
 
 
-def job_folds(corpus: Corpus, config: DataConfig, seed: int = 0) -> list[tuple[str, Splits]]:
+def job_folds(corpus: Corpus, config: DataConfig) -> list[tuple[str, Splits]]:
     """The `(fold name, splits)` pairs of the job: one for `single`, five for `loso`.
 
     Example:
@@ -80,7 +119,8 @@ def job_folds(corpus: Corpus, config: DataConfig, seed: int = 0) -> list[tuple[s
             for fold in LOSO_FOLDS
         ]
     kind = _split_kind(corpus, config)
-    splits = make_splits(corpus.utterances, kind, seed=seed, split_file=config.split_file)
+    splits = make_splits(corpus.utterances, kind, seed=config.split_seed, split_file=config.split_file)
+    logger.info("Split: %s (split seed %d).", kind, config.split_seed)
     for name, items in splits._asdict().items():
         if not items:
             raise ValueError(

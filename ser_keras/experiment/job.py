@@ -41,6 +41,10 @@ MODALITIES = ("multimodal", "text", "audio")
 POOLINGS = ("cls", "mean", "max")
 #: Audio encoders: VGGish frozen (the paper), VGGish fine-tuned from the labels, the compact CNN.
 AUDIO_ENCODERS = ("vggish", "vggish-tuned", "compact")
+#: Tokens per transcript: IEMOCAP's longest 1% of turns are longer than 48 tokens (the 95th
+#: percentile is 45, the maximum 124); batches are trimmed to their longest text, so the
+#: extra length costs nothing on short transcripts.
+DEFAULT_JOB_SEQUENCE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,11 @@ class DataConfig:
         manifest: a manifest CSV (manifest).
         split: `"auto"` (the manifest's split column if it has one, else
             `"paper"`), `"paper"`, `"manifest"` or `"split-file"`.
-        split_file: CSV of `utterance_id,split` (split-file).
+        split_file: CSV of `utterance_id,split`; giving it selects the
+            `"split-file"` split (with `split` `"auto"` or `"split-file"`).
+        split_seed: the seed of the paper split's random draw (0, the
+            paper's); independent of the training seed, so runs with several
+            seeds are scored on the same test set.
         protocol: `"single"` (one split) or `"loso"` (five leave-one-session-out folds, IEMOCAP).
         sequence_length: tokens per transcript, [CLS] and [SEP] included.
         max_patches: cap on 0.96 s audio patches per clip.
@@ -71,8 +79,9 @@ class DataConfig:
     manifest: str | None = None
     split: str = "auto"
     split_file: str | None = None
+    split_seed: int = 0
     protocol: str = "single"
-    sequence_length: int = 48
+    sequence_length: int = DEFAULT_JOB_SEQUENCE_LENGTH
     max_patches: int = DEFAULT_MAX_PATCHES
     strict: bool = False
     limit_per_split: int | None = None
@@ -87,6 +96,11 @@ class DataConfig:
             raise ValueError("--dataset manifest needs --manifest <file.csv>.")
         if self.split == "split-file" and not self.split_file:
             raise ValueError("--split split-file needs --split-file <utterance_id,split CSV>.")
+        if self.split_file and self.split not in ("auto", "split-file"):
+            raise ValueError(
+                f"--split-file {self.split_file} selects the split-file split, but --split {self.split} "
+                "asks for another: drop one of the two flags."
+            )
         if self.protocol == "loso" and self.dataset != "iemocap":
             raise ValueError("--protocol loso needs IEMOCAP's five sessions (--dataset iemocap).")
 
@@ -110,7 +124,9 @@ class ModelConfig:
             `vggish_weights` are given and `"compact"` otherwise (a frozen
             random VGGish discards most of what the audio holds).
         modality: `"multimodal"`, `"text"` or `"audio"` (ablations).
-        pooling: `"cls"`, `"mean"` or `"max"`.
+        pooling: `"cls"`, `"mean"` or `"max"`; `None` picks `"cls"` (the text's
+            [CLS] position, as in the paper) for models with text and `"mean"`
+            for audio-only ones, which have no [CLS].
         baselines: also train each student without distillation.
 
     Example:
@@ -125,16 +141,35 @@ class ModelConfig:
     vggish_weights: str | None = None
     audio_encoder: str | None = None
     modality: str = "multimodal"
-    pooling: str = "cls"
+    pooling: str | None = None
     baselines: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)
-        _check_choice("pooling", self.pooling, POOLINGS)
+        if self.pooling is not None:
+            _check_choice("pooling", self.pooling, POOLINGS)
+        if self.modality == "audio" and self.pooling == "cls":
+            raise ValueError(
+                "--pooling cls takes the text's [CLS] position, which an audio-only model (--modality audio) "
+                "does not have: use --pooling mean or max."
+            )
         if self.audio_encoder is not None:
             _check_choice("audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
         if any(k < 1 for k in self.student_layers):
             raise ValueError(f"student layer counts must be >= 1; got {self.student_layers}.")
+
+    @property
+    def pooling_kind(self) -> str:
+        """The pooling used: `pooling`, or the default for the modality.
+
+        Example:
+
+        >>> ModelConfig().pooling_kind, ModelConfig(modality="audio").pooling_kind
+        ('cls', 'mean')
+        """
+        if self.pooling is not None:
+            return self.pooling
+        return "mean" if self.modality == "audio" else "cls"
 
     @property
     def audio_encoder_kind(self) -> str:
@@ -280,10 +315,14 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     data.add_argument("--manifest", help="a CSV with path,text,label[,speaker][,split][,utterance_id]")
     data.add_argument("--split", choices=SPLITS, default="auto",
                       help="auto: the manifest's split column if present, else paper (default: %(default)s)")
-    data.add_argument("--split-file", help="CSV of utterance_id,split reproducing a published split")
+    data.add_argument("--split-file", help="CSV of utterance_id,split reproducing a published split (selects it)")
+    data.add_argument("--split-seed", type=int, default=0,
+                      help="seed of the paper split's random draw, independent of --seed (default: %(default)s)")
     data.add_argument("--protocol", choices=PROTOCOLS, default="single",
                       help="loso: leave-one-session-out 5-fold on IEMOCAP, mean and std (default: %(default)s)")
-    data.add_argument("--sequence-length", type=int, default=48, help="tokens per transcript (default: %(default)s)")
+    data.add_argument("--sequence-length", type=int, default=DEFAULT_JOB_SEQUENCE_LENGTH,
+                      help="tokens per transcript, [CLS] and [SEP] included; longer ones are cut and counted "
+                           "in the log (default: %(default)s)")
     data.add_argument("--max-patches", type=int, default=DEFAULT_MAX_PATCHES,
                       help="cap on 0.96 s audio patches per clip (default: %(default)s)")
     data.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
@@ -305,7 +344,8 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                        help="vggish: frozen (the paper); vggish-tuned: fine-tuned from the labels; compact: the "
                             "compact CNN trained from the labels (default: vggish with --vggish-weights, else compact)")
     model.add_argument("--modality", choices=MODALITIES, default="multimodal", help="(default: %(default)s)")
-    model.add_argument("--pooling", choices=POOLINGS, default="cls", help="(default: %(default)s)")
+    model.add_argument("--pooling", choices=POOLINGS, default=None,
+                       help="fused-sequence pooling (default: cls, or mean for --modality audio)")
     model.add_argument("--no-baselines", action="store_true", help="skip the students without distillation")
 
     training = parser.add_argument_group("training")
@@ -317,7 +357,8 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     training.add_argument("--batch-size", type=int, help="override the GLOBAL batch size")
     training.add_argument("--alpha", type=float, help="override the KL weight alpha")
     training.add_argument("--temperature", type=float, help="override the temperature T")
-    training.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and data order (default: 0)")
+    training.add_argument("--seed", type=int, default=0,
+                          help="seed of weights, dropout and data order; not of the split (--split-seed) (default: 0)")
 
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", default="saved_models", help="(default: %(default)s)")
@@ -360,6 +401,7 @@ def job_config_from_args(args: argparse.Namespace) -> DistillJobConfig:
             manifest=args.manifest,
             split=args.split,
             split_file=args.split_file,
+            split_seed=args.split_seed,
             protocol=args.protocol,
             sequence_length=args.sequence_length,
             max_patches=args.max_patches,

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import logging
@@ -36,14 +37,16 @@ from ser_keras.audio import load_audio, waveform_to_examples
 from ser_keras.data import Corpus, EncoderCache, Splits
 from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
 from ser_keras.experiment.audio_stage import AudioBranch, build_audio_encoder, prepare_audio_encoder
-from ser_keras.experiment.data import job_folds, load_corpus
+from ser_keras.experiment.data import check_corpus_modalities, job_folds, load_corpus
 from ser_keras.experiment.job import DistillJobConfig
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
 from ser_keras.models import build_raw_model, parameter_table
+from ser_keras.models.fusion import uses_audio, uses_text
 from ser_keras.reporting import TABLE_METRICS, ModelResult, results_markdown, save_results
 from ser_keras.text import load_text_encoder, load_text_preprocessor
+from ser_keras.text.tokenizer import count_truncated
 from ser_keras.training import get_strategy, predicts_one_class, save_confusion_matrix_png
 from ser_keras.training.metrics import confusion_matrix_png
 from ser_keras.training.tensorboard import log_confusion_matrix, log_hparams, log_scores, log_text
@@ -104,22 +107,21 @@ def _all_items(folds: Sequence[tuple[str, Splits]]) -> list:
 class _ModelMeasurer:
     """Parameter counts and batch-1 latency of full models (audio encoder inside), on test clips."""
 
-    def __init__(self, audio_encoder: keras.Model, preprocessor, test_items: Sequence, runs: int, label_names):
+    def __init__(
+        self, audio_encoder: keras.Model | None, preprocessor, test_items: Sequence, runs: int, max_patches: int | None
+    ):
         self.audio_encoder = audio_encoder
-        self.preprocessor = preprocessor
         self.runs = runs
-        self.label_names = label_names
         self.samples = []
-        for item in [item for item in test_items if item.has_audio][: max(1, min(runs, 20))]:
-            tokens = self.preprocessor(tf.constant([item.text]))
-            patches = waveform_to_examples(load_audio(item.audio_path))[tf.newaxis]
-            self.samples.append(
-                {
-                    **{key: tokens[key] for key in ("token_ids", "segment_ids", "padding_mask")},
-                    "audio_patches": patches,
-                    "audio_mask": tf.ones(tf.shape(patches)[:2], tf.bool),
-                }
-            )
+        usable = [item for item in test_items if item.has_audio or audio_encoder is None]
+        for item in usable[: max(1, min(runs, 20))]:
+            sample = {}
+            tokens = preprocessor(tf.constant([item.text or ""]))
+            sample.update({key: tokens[key] for key in ("token_ids", "segment_ids", "padding_mask")})
+            if audio_encoder is not None:
+                patches = waveform_to_examples(load_audio(item.audio_path), max_patches=max_patches)[tf.newaxis]
+                sample.update({"audio_patches": patches, "audio_mask": tf.ones(tf.shape(patches)[:2], tf.bool)})
+            self.samples.append(sample)
 
     def full_model(self, trained: TrainedModel) -> keras.Model:
         models = trained.models
@@ -137,10 +139,12 @@ class _ModelMeasurer:
         return measure_latency(predict, samples, warmup=3, repeats=self.runs)["median_ms"]
 
 
-def _display_name(key: str, layers: int, distilled: bool, audio_label: str = "VGGish") -> str:
+def _display_name(key: str, layers: int, distilled: bool, audio_label: str | None = "VGGish") -> str:
+    parts = ([f"BERT_{layers}"] if layers else []) + ([audio_label] if audio_label else [])
+    name = "-".join(parts)
     if key == "teacher":
-        return f"BERT_{layers}-{audio_label} (teacher)"
-    return f"BERT_{layers}-{audio_label}" + (" + KD" if distilled else "")
+        return f"{name} (teacher)"
+    return name + (" + KD" if distilled else "")
 
 
 def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
@@ -167,6 +171,33 @@ def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
     return aggregated
 
 
+def _log_truncation(preprocessor, folds: Sequence[tuple[str, Splits]]) -> None:
+    """Logs, per split, how many transcripts are longer than the sequence length (and so cut)."""
+    for fold_name, splits in folds:
+        counts = {
+            name: (count_truncated(preprocessor, [item.text for item in items]), len(items))
+            for name, items in splits._asdict().items()
+        }
+        message = ", ".join(f"{name} {cut} of {total}" for name, (cut, total) in counts.items())
+        cut_any = any(cut for cut, _ in counts.values())
+        logger.log(
+            logging.WARNING if cut_any else logging.INFO,
+            "Transcripts longer than %d tokens, cut%s: %s.%s", preprocessor.sequence_length,
+            "" if fold_name == "main" else f" ({fold_name})", message,
+            " Raise --sequence-length to keep them whole." if cut_any else "",
+        )
+
+
+def _write_splits(folds: Sequence[tuple[str, Splits]], path: str) -> None:
+    """`splits.csv`: `utterance_id,fold,split` of every item the job uses (the same for every --seed)."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["utterance_id", "fold", "split"])
+        for fold_name, splits in folds:
+            for split_name, items in splits._asdict().items():
+                writer.writerows([item.utterance_id, fold_name, split_name] for item in items)
+
+
 def _teacher_dir(config: DistillJobConfig, fold_name: str) -> str:
     """A fold's teacher (and its audio encoder), shared by jobs with the same teacher fingerprint."""
     return os.path.join(config.output_dir, "teachers", config.teacher_fingerprint(), fold_name)
@@ -191,33 +222,40 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
 
     strategy = get_strategy()
     corpus = load_corpus(config.data)
-    folds = job_folds(corpus, config.data, seed=config.recipe.seed)
+    check_corpus_modalities(corpus, config.model.modality)
+    folds = job_folds(corpus, config.data)
+    _write_splits(folds, os.path.join(run_dir, "splits.csv"))
     cache = EncoderCache(os.path.join(config.output_dir, "cache"))
     preprocessor = load_text_preprocessor(config.model.text_preset, config.data.sequence_length)
-    patches = cache.log_mel_patches(
-        _all_items(folds), skip_report=corpus.skip_report, max_patches=config.data.max_patches
-    )
-    logger.info("Audio encoder: %s.", config.model.audio_encoder_kind)
+    _log_truncation(preprocessor, folds)
+    with_audio = uses_audio(config.model.modality)
+    patches = None
+    if with_audio:
+        patches = cache.log_mel_patches(
+            _all_items(folds), skip_report=corpus.skip_report, max_patches=config.data.max_patches
+        )
+        logger.info("Audio encoder: %s.", config.model.audio_encoder_kind)
     frozen_vggish = None
-    if config.model.audio_encoder_kind == "vggish":
+    if with_audio and config.model.audio_encoder_kind == "vggish":
         with strategy.scope():
             frozen_vggish = build_audio_encoder(config.model)  # frozen: one for every fold
 
     per_fold, trained_by_fold, audio_by_fold, references = [], [], [], []
     for fold_name, splits in folds:
-        fold_patches, reference = patches, None
-        if config.recipe.speaker_normalization:
+        fold_patches, reference, audio = patches, None, None
+        if with_audio and config.recipe.speaker_normalization:
             speakers = {item.utterance_id: item.speaker or "" for item in _all_items([(fold_name, splits)])}
             reference = BandStatistics.of([patches[item.utterance_id] for item in splits.train if item.utterance_id in patches])
             fold_patches = normalize_by_speaker(patches, speakers, reference)
             logger.info("Speaker normalisation: %d speakers.", len(set(speakers.values()) - {""}))
         references.append(reference)
-        audio = prepare_audio_encoder(
-            config.model, config.recipe, splits, corpus.label_names, fold_patches, cache, strategy,
-            stage_dir=os.path.join(_teacher_dir(config, fold_name), "audio_encoder"),
-            log_dir=os.path.join(log_dir if fold_name == "main" else os.path.join(log_dir, fold_name), "audio_encoder"),
-            encoder=frozen_vggish,
-        )
+        if with_audio:
+            audio = prepare_audio_encoder(
+                config.model, config.recipe, splits, corpus.label_names, fold_patches, cache, strategy,
+                stage_dir=os.path.join(_teacher_dir(config, fold_name), "audio_encoder"),
+                log_dir=os.path.join(log_dir if fold_name == "main" else os.path.join(log_dir, fold_name), "audio_encoder"),
+                encoder=frozen_vggish,
+            )
         results, trained, text_features = _run_fold(
             config, corpus, fold_name, splits, cache, preprocessor, audio, strategy, log_dir
         )
@@ -246,8 +284,14 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
         skipped_summary=corpus.skip_report.summary(len(corpus) + len(corpus.skip_report)),
     )
     if config.export:
+        if len(folds) > 1:
+            logger.info(
+                "Exporting the models trained on fold %s (of %d); the best student is the one with the "
+                "best mean validation accuracy over the folds.", folds[0][0], len(folds),
+            )
         outputs.exports = _export_models(
-            config, results, trained_by_fold[0], audio_by_fold[0].encoder, preprocessor, corpus, references[0]
+            config, results, trained_by_fold[0], audio_by_fold[0].encoder if audio_by_fold[0] else None,
+            preprocessor, corpus, references[0],
         )
     logger.info("Results:\n%s", markdown)
     return outputs
@@ -260,7 +304,7 @@ def _run_fold(
     splits: Splits,
     cache: EncoderCache,
     preprocessor,
-    audio: AudioBranch,
+    audio: AudioBranch | None,
     strategy: tf.distribute.Strategy,
     log_dir: str,
 ) -> tuple[list[ModelResult], dict[str, TrainedModel], dict | None]:
@@ -270,17 +314,20 @@ def _run_fold(
     student_dir = os.path.join(config.run_dir, "models", config.training_fingerprint(), fold_name)
     fold = FoldData(fold_name, splits, fold_log_dir, tuple(corpus.label_names))
     trainer = FoldTrainer(
-        fold, config.recipe, preprocessor, audio.embeddings, strategy,
-        pooling=config.model.pooling, modality=config.model.modality,
+        fold, config.recipe, preprocessor, audio.embeddings if audio else None, strategy,
+        pooling=config.model.pooling_kind, modality=config.model.modality,
     )
     items = [*splits.train, *splits.validation, *splits.test]
-    with strategy.scope():
-        teacher_encoder = load_text_encoder(config.model.text_preset, config.model.teacher_layers)
-    teacher_layers = int(teacher_encoder.num_layers)
-    features = cache.text_features(items, teacher_encoder, preprocessor)
+    teacher_encoder, teacher_layers, features, tuned_teacher_features = None, 0, None, None
+    if uses_text(config.model.modality):
+        with strategy.scope():
+            teacher_encoder = load_text_encoder(config.model.text_preset, config.model.teacher_layers)
+        teacher_layers = int(teacher_encoder.num_layers)
+        features = cache.text_features(items, teacher_encoder, preprocessor)
     teacher = trainer.train("teacher", teacher_dir, teacher_encoder, features)
     trained = {"teacher": teacher}
-    tuned_teacher_features = cache.text_features(items, teacher_encoder, preprocessor)
+    if teacher_encoder is not None:
+        tuned_teacher_features = cache.text_features(items, teacher_encoder, preprocessor)
 
     student_layers = config.model.student_layers
     if config.model.modality == "audio" and student_layers:
@@ -298,22 +345,27 @@ def _run_fold(
                 teacher_features=tuned_teacher_features if distilled else None,
             )
 
-    parameter_rows = {
-        row.num_text_layers: row
-        for row in parameter_table(
-            teacher_encoder,
-            layer_counts=sorted({teacher_layers, *student_layers}, reverse=True),
-            vggish_parameters=audio.encoder.count_params(),
-            num_classes=len(corpus.label_names),
-        )
-    }
-    measurer = _ModelMeasurer(audio.encoder, preprocessor, splits.test, config.latency_runs, corpus.label_names)
+    audio_parameters = audio.encoder.count_params() if audio else 0
+    parameter_rows = {}
+    if teacher_encoder is not None:
+        parameter_rows = {
+            row.num_text_layers: row
+            for row in parameter_table(
+                teacher_encoder,
+                layer_counts=sorted({teacher_layers, *student_layers}, reverse=True),
+                vggish_parameters=audio_parameters,
+                num_classes=len(corpus.label_names),
+            )
+        }
+    measurer = _ModelMeasurer(
+        audio.encoder if audio else None, preprocessor, splits.test, config.latency_runs, config.data.max_patches
+    )
     confusion_dir = os.path.join(config.run_dir, "confusion")
     os.makedirs(confusion_dir, exist_ok=True)
     results = []
     for name, model in trained.items():
         scores = {split: trainer.evaluate(model, getattr(splits, split)) for split in ("validation", "test")}
-        display = _display_name(name, model.text_layers, model.distilled, audio.label)
+        display = _display_name(name, model.text_layers, model.distilled, audio.label if audio else None)
         suffix = "" if fold_name == "main" else f"_{fold_name}"
         png_path = os.path.join(confusion_dir, f"{name}{suffix}_test.png")
         save_confusion_matrix_png(
@@ -339,7 +391,7 @@ def _run_fold(
             flat_scores,
         )
         row = parameter_rows.get(model.text_layers)
-        params = row.to_dict() if row else {"total": model.models.head.count_params() + audio.encoder.count_params()}
+        params = row.to_dict() if row else {"total": model.models.head.count_params() + audio_parameters}
         collapsed = predicts_one_class(scores["validation"]["confusion_matrix"])
         if collapsed:
             logger.warning(
@@ -359,7 +411,7 @@ def _run_fold(
                 collapsed=collapsed,
                 extra={
                     "model_key": name,
-                    "audio_encoder": audio.kind,
+                    "audio_encoder": audio.kind if audio else None,
                     "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()},
                 },
             )

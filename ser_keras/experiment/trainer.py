@@ -128,14 +128,18 @@ class FoldTrainer:
         text_features: Mapping[str, np.ndarray] | None = None,
         shuffle: bool = False,
         epoch: tf.Variable | None = None,
+        input_names: Sequence[str] | None = None,
     ) -> tf.data.Dataset:
         """Batches of one split: cached text features if given, else token ids; cached audio.
+
+        `input_names` keeps only the inputs a model takes (a text-only or
+        audio-only model takes some of them).
 
         Example:
 
         >>> trainer.dataset(fold.splits.test)  # token ids + cached audio  # doctest: +SKIP
         """
-        return make_dataset(
+        dataset = make_dataset(
             items,
             self.fold.label_names,
             batch_size=self.recipe.batch_size,
@@ -146,6 +150,10 @@ class FoldTrainer:
             seed=self.recipe.seed,
             epoch=epoch,
         )
+        if input_names is None:
+            return dataset
+        names = tuple(input_names)
+        return dataset.map(lambda inputs, labels: ({name: inputs[name] for name in names}, labels))
 
     def _paired(
         self,
@@ -154,10 +162,12 @@ class FoldTrainer:
         teacher_features: Mapping[str, np.ndarray],
         shuffle: bool,
         epoch: tf.Variable | None,
+        student_inputs: Sequence[str],
+        teacher_inputs: Sequence[str],
     ) -> tf.data.Dataset:
         """Student batches zipped with the teacher's cached inputs for the same utterances."""
-        student = self.dataset(items, student_features, shuffle, epoch)
-        teacher = self.dataset(items, teacher_features, shuffle, epoch)
+        student = self.dataset(items, student_features, shuffle, epoch, student_inputs)
+        teacher = self.dataset(items, teacher_features, shuffle, epoch, teacher_inputs)
 
         def pair(student_batch, teacher_batch):
             (student_inputs, labels), (teacher_inputs, teacher_labels) = student_batch, teacher_batch
@@ -170,16 +180,24 @@ class FoldTrainer:
 
     # Training -----------------------------------------------------------------------------
 
-    def _trainee(self, model: keras.Model, teacher_model: keras.Model | None, optimizer) -> keras.Model:
+    def _trainee(
+        self, model: keras.Model, teacher_model: keras.Model | None, optimizer, stage_name: str
+    ) -> keras.Model:
         if teacher_model is None:
             return build_classifier(model, optimizer)
         distillation = self.recipe.distillation
+        feature_weight = distillation.feature_weight if "text_features" in model.output else 0.0
+        if stage_name == "transfer" and feature_weight > 0:
+            # The student's text encoder is frozen in stage 1 (its features come from the cache), so
+            # the feature MSE has no gradient there and would only shift `loss`; it is logged as 0.
+            logger.info("Stage 1 of distillation: the feature loss is left out (the text encoder is frozen).")
+            feature_weight = 0.0
         trainee = Distiller(
             teacher_model,
             model,
             alpha=distillation.alpha,
             temperature=distillation.temperature,
-            feature_loss_weight=distillation.feature_weight if "text_features" in model.output else 0.0,
+            feature_loss_weight=feature_weight,
         )
         trainee.compile(optimizer=optimizer)
         return trainee
@@ -233,17 +251,18 @@ class FoldTrainer:
             if stage_name == "finetune" and text_encoder is None:
                 break  # audio-only: nothing left to unfreeze
             if teacher is None:
-                train_data = self.dataset(splits.train, features, shuffle=True, epoch=epoch)
-                validation_data = self.dataset(splits.validation, features)
+                train_data = self.dataset(splits.train, features, shuffle=True, epoch=epoch, input_names=model.input)
+                validation_data = self.dataset(splits.validation, features, input_names=model.input)
                 teacher_model = None
             else:
-                train_data = self._paired(splits.train, features, teacher_features, True, epoch)
-                validation_data = self._paired(splits.validation, features, teacher_features, False, None)
                 teacher_model = teacher.models.cached_model
+                names = (model.input, teacher_model.input)
+                train_data = self._paired(splits.train, features, teacher_features, True, epoch, *names)
+                validation_data = self._paired(splits.validation, features, teacher_features, False, None, *names)
             if text_encoder is not None:
                 set_text_encoder_trainable(text_encoder, stage_name == "finetune")
             with self.strategy.scope():
-                trainee = self._trainee(model, teacher_model, make_optimizer(stage.optimizer))
+                trainee = self._trainee(model, teacher_model, make_optimizer(stage.optimizer), stage_name)
             logger.info("Training %s, stage %s (%d epochs).", name, stage_name, stage.epochs)
             stages[stage_name] = run_stage(
                 trainee,
@@ -271,7 +290,8 @@ class FoldTrainer:
         >>> trainer.evaluate(teacher, fold.splits.test)["scores"]["acc"]  # doctest: +SKIP
         0.83
         """
-        y_true, y_pred = predict_classes(trained.models.raw_model, self.dataset(items))
+        model = trained.models.raw_model
+        y_true, y_pred = predict_classes(model, self.dataset(items, input_names=model.input))
         return {
             "scores": classification_metrics(y_true, y_pred),
             "confusion_matrix": confusion_matrix(y_true, y_pred, len(self.fold.label_names)),

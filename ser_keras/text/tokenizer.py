@@ -93,3 +93,20 @@ def load_text_preprocessor(
     return TranscriptPreprocessor.from_preset(
         resolve_preset(preset), sequence_length=sequence_length
     )
+
+
+def count_truncated(preprocessor: keras_hub.models.BertTextClassifierPreprocessor, texts) -> int:
+    """How many of `texts` the preprocessor cuts: more word pieces than its length minus [CLS] and [SEP].
+
+    Example:
+
+    >>> count_truncated(load_text_preprocessor(sequence_length=4), ["a b c d e", "hi"])  # doctest: +SKIP
+    1
+    """
+    texts = list(texts)
+    if not texts:
+        return 0
+    pieces = preprocessor.tokenizer(remove_non_speech_tokens(tf.constant(texts)))
+    if isinstance(pieces, tf.RaggedTensor):
+        pieces = pieces.to_list()  # eager keras-hub tokenizers return lists, graph ones ragged tensors
+    return sum(len(row) > preprocessor.sequence_length - 2 for row in pieces)

@@ -1,0 +1,77 @@
+"""Job flags that real data needs: split files, split seed, Corpus as a sequence, the results chart."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from ser_keras.data import Corpus
+from ser_keras.data.records import Utterance
+from ser_keras.data.splits import paper_split
+from ser_keras.experiment.data import job_folds
+from ser_keras.experiment.job import DataConfig, add_job_arguments, job_config_from_args
+from ser_keras.reporting import ModelResult, results_chart_figure
+
+LABELS = ("angry", "happy", "sad", "neutral")
+
+
+def parse(*flags: str):
+    parser = argparse.ArgumentParser()
+    add_job_arguments(parser)
+    return job_config_from_args(parser.parse_args(list(flags)))
+
+
+def corpus_without_split_column(size: int = 200) -> Corpus:
+    return Corpus([Utterance(f"u{index:03d}", "text", LABELS[index % 4], speaker=f"s{index % 5}") for index in range(size)])
+
+
+def split_ids(folds):
+    (_, splits), = folds
+    return [[item.utterance_id for item in items] for items in splits]
+
+
+def test_a_split_file_selects_the_split_file_split(tmp_path):
+    corpus = corpus_without_split_column(40)
+    split_file = tmp_path / "split.csv"
+    names = ["train"] * 30 + ["validation"] * 5 + ["test"] * 5
+    split_file.write_text("utterance_id,split\n" + "".join(f"u{i:03d},{name}\n" for i, name in enumerate(names)))
+    config = parse("--split-file", str(split_file))
+    ids = split_ids(job_folds(corpus, config.data))
+    assert ids[2] == [f"u{i:03d}" for i in range(35, 40)]  # the file's test split, not a paper draw
+    with pytest.raises(ValueError, match="--split-file .* --split paper"):
+        parse("--split-file", str(split_file), "--split", "paper")
+
+
+def test_seeds_share_the_split_and_the_split_seed_changes_it():
+    corpus = corpus_without_split_column()
+    seed_1 = parse("--seed", "1")
+    seed_2 = parse("--seed", "2")
+    assert seed_1.recipe.seed != seed_2.recipe.seed
+    assert split_ids(job_folds(corpus, seed_1.data)) == split_ids(job_folds(corpus, seed_2.data))
+    other = parse("--split-seed", "3")
+    assert other.to_dict()["data"]["split_seed"] == 3  # recorded in config.json
+    assert split_ids(job_folds(corpus, other.data))[2] != split_ids(job_folds(corpus, seed_1.data))[2]
+
+
+def test_a_corpus_is_taken_wherever_a_sequence_of_utterances_is():
+    corpus = corpus_without_split_column(80)
+    assert list(corpus)[:2] == corpus.utterances[:2] and corpus[3] is corpus.utterances[3]
+    assert paper_split(corpus) == paper_split(corpus.utterances)
+    assert DataConfig().split_seed == 0
+
+
+def test_the_results_chart_legend_is_outside_the_bars():
+    results = [
+        ModelResult(f"model {index}", 1, False, latency_ms=1.0,
+                    test={"bacc": 0.99, "acc": 0.99, "mf1": 0.99, "wf1": 0.99})
+        for index in range(3)
+    ]
+    figure = results_chart_figure(results, "title")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    axes = figure.axes[0]
+    legend_box = axes.get_legend().get_window_extent(renderer)
+    axes_box = axes.get_window_extent(renderer)
+    assert legend_box.x0 >= axes_box.x1  # entirely to the right of the plot area
