@@ -93,11 +93,13 @@ def test_patch_statistics_match_the_probe_features_of_a_one_patch_clip():
     assert np.abs(layer_values[128:192] - reference[128:192]).mean() < 0.1
 
 
-def test_compact_encoder_learns_an_audio_only_label_better_than_a_frozen_random_vggish(tmp_path):
-    # Measured: compact 0.85, random VGGish + the same probe 0.66 (chance 0.25).
-    splits, patches = band_corpus({"train": 480, "validation": 80, "test": 80}, offset=0.3, kind="rate")
+def test_compact_encoder_learns_an_audio_only_label_where_a_frozen_random_vggish_stays_at_chance(tmp_path):
+    # The label raises one group of 16 bands by 0.1 (noise std 1). Measured on seeds 0, 1, 2:
+    # compact 0.86 / 0.79 / 0.91 held-out accuracy; random VGGish + the same probe 0.25 (chance).
+    keras.utils.set_random_seed(0)
+    splits, patches = band_corpus({"train": 160, "validation": 80, "test": 80}, offset=0.1, gain=0.0)
     strategy = tf.distribute.get_strategy()
-    recipe = dataclasses.replace(get_recipe("demo"), audio=dataclasses.replace(get_recipe("demo").audio, epochs=10))
+    recipe = dataclasses.replace(get_recipe("demo"), audio=dataclasses.replace(get_recipe("demo").audio, epochs=12))
     cache = EncoderCache(tmp_path / "cache", show_progress=False)
     compact = prepare_audio_encoder(
         ModelConfig(), recipe, splits, LABELS, patches, cache, strategy,
@@ -112,8 +114,8 @@ def test_compact_encoder_learns_an_audio_only_label_better_than_a_frozen_random_
     assert vggish.record == {}  # frozen: no audio stage
     compact_accuracy = probe_accuracy(compact.embeddings, splits)
     vggish_accuracy = probe_accuracy(vggish.embeddings, splits)
-    assert compact_accuracy >= 0.8, compact_accuracy
-    assert vggish_accuracy <= compact_accuracy - 0.1, (vggish_accuracy, compact_accuracy)
+    assert compact_accuracy >= 0.7, compact_accuracy
+    assert vggish_accuracy <= 0.4, vggish_accuracy  # chance is 0.25
 
 
 def test_probe_rows_are_above_chance_and_reproducible():

@@ -18,9 +18,11 @@ VGGish.
 
 Example:
 
->>> audio = prepare_audio_encoder(config, fold, patches, strategy, "runs/demo/audio")  # doctest: +SKIP
->>> audio.embeddings["clip1"].shape  # doctest: +SKIP
-(3, 128)
+>>> patches = cache.log_mel_patches(items)  # doctest: +SKIP
+>>> audio = prepare_audio_encoder(ModelConfig(), get_recipe("demo"), splits, DEFAULT_LABELS, patches,
+...                               cache, strategy, "runs/audio", "runs/tb/audio")  # doctest: +SKIP
+>>> audio.label, audio.embeddings["clip1"].shape  # doctest: +SKIP
+('AudioCNN', (3, 128))
 """
 
 from __future__ import annotations
