@@ -207,14 +207,10 @@ class EncoderCache:
         missing = [utterance_id for utterance_id, key in keys.items() if key not in store]
         if missing:
             progress = self._progress(len(missing), "audio embeddings")
-            computed: dict[str, np.ndarray] = {}
-            pending: list[tuple[str, np.ndarray]] = []
-            for position, utterance_id in enumerate(missing):
-                pending.append((utterance_id, patches[utterance_id]))
-                if sum(len(value) for _, value in pending) >= patches_per_call or position == len(missing) - 1:
-                    computed.update(_encode_audio(pending, audio_encoder))
-                    progress.add(len(pending))
-                    pending = []
+            computed = _encode_in_chunks(
+                ((utterance_id, patches[utterance_id]) for utterance_id in missing),
+                audio_encoder, patches_per_call, progress,
+            )
             store.add({keys[utterance_id]: value for utterance_id, value in computed.items()})
         return store.lookup(keys)
 
@@ -283,18 +279,13 @@ class EncoderCache:
             {"index": tf.range(len(utterances), dtype=tf.int64)}
         )
         decoded = with_audio_patches(indices, utterances, report, max_patches)
-        outputs: dict[str, np.ndarray] = {}
-        pending: list[tuple[str, np.ndarray]] = []
-        for element in decoded.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-            pending.append(
+        outputs = _encode_in_chunks(
+            (
                 (utterances[int(element["index"])].utterance_id, element["audio_patches"])
-            )
-            if sum(len(patches) for _, patches in pending) >= patches_per_call:
-                outputs.update(_encode_audio(pending, encoder))
-                progress.add(len(pending))
-                pending = []
-        if pending:
-            outputs.update(_encode_audio(pending, encoder))
+                for element in decoded.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+            ),
+            encoder, patches_per_call, progress,
+        )
         progress.update(len(utterances), finalize=True)
         return outputs
 
@@ -424,6 +415,27 @@ def _sequence_output(outputs: Any) -> np.ndarray:
     if isinstance(outputs, Mapping):
         outputs = outputs["sequence_output"]
     return keras.ops.convert_to_numpy(outputs).astype(np.float32)
+
+
+def _encode_in_chunks(
+    clips: Iterable[tuple[str, np.ndarray]],
+    encoder: Callable[[tf.Tensor], Any],
+    patches_per_call: int,
+    progress: keras.utils.Progbar,
+) -> dict[str, np.ndarray]:
+    """Encodes `(utterance id, patches)` pairs about `patches_per_call` patches at a time."""
+    outputs: dict[str, np.ndarray] = {}
+    pending: list[tuple[str, np.ndarray]] = []
+    for clip in clips:
+        pending.append(clip)
+        if sum(len(patches) for _, patches in pending) >= patches_per_call:
+            outputs.update(_encode_audio(pending, encoder))
+            progress.add(len(pending))
+            pending = []
+    if pending:
+        outputs.update(_encode_audio(pending, encoder))
+        progress.add(len(pending))
+    return outputs
 
 
 def _encode_audio(
