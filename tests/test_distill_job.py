@@ -169,39 +169,52 @@ def test_same_seed_same_metrics_and_other_seeds_the_same_split(tiny_preset, tmp_
     assert splits["a"] == splits["c"] and splits["a"].count(",test") == 16
 
 
-def test_sigkill_mid_training_resumes_to_the_same_weights(tiny_preset, tmp_path):
-    epochs = 8
-    uninterrupted = tmp_path / "uninterrupted"
-    run_job(job_command(tiny_preset, uninterrupted, epochs))
-
-    killed = tmp_path / "killed"
-    command = job_command(tiny_preset, killed, epochs)
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    teachers = killed / "teachers"
+def kill_after_epoch(process: subprocess.Popen, stage_dir_glob: str, root: Path, epoch: int) -> None:
+    """SIGKILLs the job once the stage's backup holds `epoch`, then checks the stage is unfinished."""
     deadline = time.monotonic() + 300
-    metadata = None
     while time.monotonic() < deadline and process.poll() is None:
-        found = list(teachers.glob("*/main/teacher/transfer/backup/training_metadata.json"))
+        found = list(root.glob(f"{stage_dir_glob}/backup/training_metadata.json"))
         if found:
             try:
-                if json.loads(found[0].read_text())["epoch"] >= 2:
-                    metadata = found[0]
+                if json.loads(found[0].read_text())["epoch"] >= epoch:
                     break
             except (json.JSONDecodeError, OSError):
                 pass
-        time.sleep(0.05)
-    assert metadata is not None and process.poll() is None, "the job ended before it could be killed"
+        time.sleep(0.02)
+    assert process.poll() is None, f"the job ended before it could be killed in {stage_dir_glob}"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
-    assert not list(teachers.glob("*/main/teacher/transfer/done.json"))
+    assert not list(root.glob(f"{stage_dir_glob}/done.json"))
 
+
+def test_sigkill_in_either_stage_resumes_to_the_same_weights(tiny_preset, tmp_path):
+    # Killed once in stage 1 of the teacher and once in stage 2 of a distilled student: stage 2
+    # must not depend on random state that only an uninterrupted stage 1 leaves behind.
+    transfer_epochs, finetune_epochs = 8, 6
+    extra = ("--finetune-epochs", str(finetune_epochs))
+    uninterrupted = tmp_path / "uninterrupted"
+    run_job(job_command(tiny_preset, uninterrupted, transfer_epochs, *extra))
+
+    killed = tmp_path / "killed"
+    command = job_command(tiny_preset, killed, transfer_epochs, *extra)
+    for stage_dir_glob, epoch in (("teachers/*/main/teacher/transfer", 2),
+                                  ("tiny/models/*/main/student_k1_kd/finetune", 1)):
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kill_after_epoch(process, stage_dir_glob, killed, epoch)
     run_job(command)  # the same command resumes
-    for stage_file in ("teacher/transfer/best.weights.h5", "teacher/finetune/best.weights.h5"):
-        expected = weights_of(next(uninterrupted.glob(f"teachers/*/main/{stage_file}")))
-        actual = weights_of(next(killed.glob(f"teachers/*/main/{stage_file}")))
+
+    for stage_dir in ("teachers/*/main/teacher/transfer", "teachers/*/main/teacher/finetune",
+                      "tiny/models/*/main/student_k1_kd/transfer", "tiny/models/*/main/student_k1_kd/finetune"):
+        expected = weights_of(next(uninterrupted.glob(f"{stage_dir}/best.weights.h5")))
+        actual = weights_of(next(killed.glob(f"{stage_dir}/best.weights.h5")))
         assert expected.keys() == actual.keys()
         for name in expected:
-            np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=f"{stage_dir}: {name}")
+        # Every epoch's losses, the resumed ones included: the dropout masks were the same.
+        expected_history = json.loads(next(uninterrupted.glob(f"{stage_dir}/done.json")).read_text())["history"]
+        actual_history = json.loads(next(killed.glob(f"{stage_dir}/done.json")).read_text())["history"]
+        assert len(actual_history["loss"]) == len(expected_history["loss"])
+        np.testing.assert_allclose(actual_history["loss"], expected_history["loss"], rtol=1e-5, err_msg=stage_dir)
     expected_results = json.loads((uninterrupted / "tiny" / "results.json").read_text())["models"]
     actual_results = json.loads((killed / "tiny" / "results.json").read_text())["models"]
     assert [m["test"] for m in actual_results] == [m["test"] for m in expected_results]

@@ -133,3 +133,16 @@ def test_speaker_statistics_normalise_the_patches_of_a_speaker_normalised_export
             np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=1e-4)
     with pytest.raises(ValueError, match="trained without speaker normalisation"):
         saved_model_recognizer.predict(clips[0].waveform, clips[0].text, sample_rate=16000, speaker_statistics=speaker)
+
+
+def test_a_multimodal_model_needs_audio_and_says_once_when_it_gets_no_text(tiny, saved_model_recognizer, caplog):
+    assert saved_model_recognizer.modalities == ("text", "audio")
+    clip = tiny.test_clips[0]
+    with pytest.raises(ValueError, match="This model reads audio"):
+        saved_model_recognizer.predict(None, clip.text)
+    with caplog.at_level("WARNING", logger="ser_keras.serving.recognizer"):
+        first = saved_model_recognizer.predict(clip.waveform, "", sample_rate=16000)
+        saved_model_recognizer.predict(clip.waveform, "  ", sample_rate=16000)
+    warnings = [record for record in caplog.records if "without a transcript" in record.getMessage()]
+    assert len(warnings) == 1
+    assert abs(sum(first.probabilities.values()) - 1.0) < 1e-5

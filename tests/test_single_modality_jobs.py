@@ -33,10 +33,12 @@ def models_of(run_dir: Path) -> list[dict]:
     return json.loads((run_dir / "results.json").read_text())["models"]
 
 
-def test_text_only_corpus_trains_without_any_audio_encoder(tiny_preset, tmp_path):  # noqa: F811
+def test_text_only_corpus_trains_exports_and_serves_without_any_audio(tiny_preset, tmp_path):  # noqa: F811
     manifest = write_manifest(tmp_path / "text_only.csv", blank="path")
-    result = run_job(job_command(tiny_preset, tmp_path, 2, "--dataset", "manifest", "--manifest", str(manifest),
-                                 "--modality", "text"))
+    data = ("--dataset", "manifest", "--manifest", str(manifest))
+    command = [arg for arg in job_command(tiny_preset, tmp_path, 2, *data, "--modality", "text")
+               if arg != "--no-export"]
+    result = run_job(command)
     log = result.stdout + result.stderr
     assert "VGGish" not in log and "Audio encoder" not in log  # no audio encoder built, no warning
     models = models_of(tmp_path / "tiny")
@@ -45,6 +47,30 @@ def test_text_only_corpus_trains_without_any_audio_encoder(tiny_preset, tmp_path
     ]
     assert all(0.0 <= m["test"]["acc"] <= 1.0 for m in models)
     assert all(m["latency_ms"] > 0 for m in models if m["role"] != "reference")
+
+    export = tmp_path / "tiny" / "export" / "teacher"
+    predicted = subprocess.run(  # a transcript alone, no audio file
+        [sys.executable, "-m", "ser_keras.serving.cli", "--model", str(export), "--text", "I am so happy today!"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert json.loads(predicted.stdout)["audio"] is None
+    output = tmp_path / "served.csv"
+    listed = subprocess.run(  # the text-only manifest itself: empty paths
+        [sys.executable, "-m", "ser_keras.serving.cli", "--model", str(export), "--manifest", str(manifest),
+         "--output", str(output)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    with open(output, encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == len(open(manifest, encoding="utf-8").readlines()) - 1
+
+    run_job([sys.executable, str(REPO / "training_scripts" / "evaluate.py"), "--model", str(export), *data,
+             "--limit-per-split", "16", "--latency-runs", "2", "--output-dir", str(tmp_path / "evaluation")])
+    served = json.loads((tmp_path / "evaluation" / "results.json").read_text())["models"][0]
+    for split in ("validation", "test"):
+        for metric, value in models[0][split].items():
+            assert abs(served[split][metric] - value) < 1e-6, (split, metric)
 
 
 def test_audio_only_corpus_trains_without_bert_and_serves_clips_without_text(tiny_preset, tmp_path):  # noqa: F811

@@ -8,6 +8,7 @@
     python training_scripts/benchmark.py --text-preset bert_base_en_uncased --layers 12 6 4 2   # the paper's models
     python training_scripts/benchmark.py --params           # Table I, markdown
     python training_scripts/benchmark.py --params --json    # exact counts, JSON
+    python training_scripts/benchmark.py --corpus-scale     # stage-1/2 throughput, IEMOCAP-sized synthetic corpus
 
 The benchmark measures the teacher and every student (default: the main job's,
 MiniLM with 6 layers and students of 4, 2 and 1) on real clips of the test
@@ -51,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", action="store_true", help="print the parameter table (Table I) and exit")
     parser.add_argument("--json", action="store_true", help="with --params: print JSON instead of markdown")
+    parser.add_argument(
+        "--corpus-scale", action="store_true",
+        help="time stage 1 (the job's cached pipeline vs in-memory arrays) and stage 2 on a synthetic "
+        "IEMOCAP-sized corpus (4,479 training utterances), print the table and exit",
+    )
 
     models = parser.add_argument_group("models")
     models.add_argument(
@@ -188,6 +194,15 @@ def main(argv: list[str] | None = None) -> int:
         print_parameter_table(args)
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.corpus_scale:
+        from ser_keras.benchmarks.corpus_scale import corpus_scale_markdown, run_corpus_scale_benchmark
+        from ser_keras.config import get_recipe
+
+        overrides = {"batch_size": args.training_batch_size} if args.training_batch_size else {}
+        figures = run_corpus_scale_benchmark(get_recipe(args.recipe, **overrides), text_preset=args.text_preset,
+                                             stage2_steps=args.training_steps * 5)
+        print(corpus_scale_markdown(figures))
+        return 0
     if args.plot_backend not in args.backends:
         args.plot_backend = args.backends[0]
     try:

@@ -191,16 +191,15 @@ def _train_from_labels(
             layers.ReLU(name="audio_stage_relu")(encoder(patches))
         )
         logits = layers.Dense(len(label_names), name="audio_stage_logits")(hidden)
-        trainee = build_classifier(
-            keras.Model(patches, {"logits": logits}, name="audio_stage"), make_optimizer(recipe.audio.optimizer)
-        )
+        classifier = keras.Model(patches, {"logits": logits}, name="audio_stage")
+        trainee = build_classifier(classifier, make_optimizer(recipe.audio.optimizer))
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="audio_stage_epoch")
     train_data = _batches(train, recipe.audio_batch_size, recipe.seed, epoch)
     validation_data = _batches(validation, recipe.audio_batch_size, recipe.seed, None)
     return run_stage(
         trainee, train_data, validation_data, recipe.audio,
         stage_dir=stage_dir, log_dir=log_dir, selection_metric=recipe.selection_metric,
-        epoch_variable=epoch, class_names=label_names,
+        epoch_variable=epoch, class_names=label_names, kept_model=classifier,
     )
 
 

@@ -45,11 +45,31 @@ def speaker_statistics_of(items: Sequence) -> dict[str, BandStatistics]:
     return speaker_statistics(patches, {item.utterance_id: item.speaker for item in items if item.speaker})
 
 
+def servable_items(items: Sequence, modalities: Sequence[str]) -> list:
+    """The items a served model can read: those with audio for a model that reads audio,
+    those with a transcript for a text-only model.
+
+    Example:
+
+    >>> len(servable_items(splits.test, ("text",)))  # doctest: +SKIP
+    144
+    """
+    if "audio" in modalities:
+        return [item for item in items if item.has_audio]
+    return [item for item in items if (item.text or "").strip()]
+
+
+def _predict(recognizer, item, speakers: dict):
+    return recognizer.predict(
+        item.audio_path if item.has_audio else None, item.text or "", speaker_statistics=speakers.get(item.speaker)
+    )
+
+
 def _scores(recognizer, items: Sequence, label_names: Sequence[str], speakers: dict) -> dict[str, float]:
     progress = keras.utils.Progbar(len(items), unit_name="clip")
     y_true, y_pred = [], []
     for item in items:
-        prediction = recognizer.predict(item.audio_path, item.text or "", speaker_statistics=speakers.get(item.speaker))
+        prediction = _predict(recognizer, item, speakers)
         y_true.append(list(label_names).index(item.label))
         y_pred.append(prediction.label_id)
         progress.add(1)
@@ -69,7 +89,8 @@ def evaluate_exported(
 
     Args:
         model_paths: export folders, SavedModel folders or `.tflite` files.
-        splits: the data; only validation and test are used (clips with audio).
+        splits: the data; only validation and test are used (the clips each
+            model can read: with audio, or with a transcript for a text-only model).
         label_names: the data's label set; it must equal each model's.
         latency_runs: timed batch-1 predictions on test clips (0 to skip).
 
@@ -82,11 +103,12 @@ def evaluate_exported(
     """
     from ser_keras.serving import EmotionRecognizer
 
-    validation = [item for item in splits.validation if item.has_audio]
-    test = [item for item in splits.test if item.has_audio]
     results = []
+    corpus_speakers: dict[str, BandStatistics] | None = None
     for path in model_paths:
         recognizer = EmotionRecognizer.load(path)
+        validation = servable_items(splits.validation, recognizer.modalities)
+        test = servable_items(splits.test, recognizer.modalities)
         if list(recognizer.label_names) != list(label_names):
             raise ValueError(
                 f"Model '{path}' predicts {list(recognizer.label_names)}, but the data's labels "
@@ -95,16 +117,15 @@ def evaluate_exported(
         logger.info("Evaluating %s on %d validation and %d test clips.", path, len(validation), len(test))
         speakers = {}
         if getattr(recognizer.backend, "speaker_reference", None) is not None:
-            speakers = speaker_statistics_of([*splits.train, *splits.validation, *splits.test])
-            logger.info("Speaker-normalised model: statistics of %d speakers.", len(speakers))
+            if corpus_speakers is None:  # computed once for all the models that need it
+                corpus_speakers = speaker_statistics_of([*splits.train, *splits.validation, *splits.test])
+                logger.info("Speaker-normalised models: statistics of %d speakers.", len(corpus_speakers))
+            speakers = corpus_speakers
         latency = None
         if latency_runs > 0 and test:
             samples = test[: min(len(test), latency_runs)]
             latency = measure_latency(
-                lambda item: recognizer.predict(
-                    item.audio_path, item.text or "", speaker_statistics=speakers.get(item.speaker)
-                ).label_id,
-                samples, warmup=3, repeats=latency_runs,
+                lambda item: _predict(recognizer, item, speakers).label_id, samples, warmup=3, repeats=latency_runs
             )["median_ms"]
         results.append(
             ModelResult(

@@ -45,6 +45,10 @@ AUDIO_ENCODERS = ("vggish", "vggish-tuned", "compact")
 #: percentile is 45, the maximum 124); batches are trimmed to their longest text, so the
 #: extra length costs nothing on short transcripts.
 DEFAULT_JOB_SEQUENCE_LENGTH = 64
+#: Part of every fingerprint: raised when a code change alters what a stage trains or how its
+#: checkpoints are laid out, so that a job never reuses a teacher that today's code would not train.
+#: 2: per-stage dropout seeds (stage 2 no longer inherits stage 1's), model-only best checkpoints.
+TRAINING_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,7 @@ class DistillJobConfig:
             relevant["model"].pop("student_layers")
             relevant["model"].pop("baselines")
             relevant["recipe"].pop("distillation")
+        relevant["training_format"] = TRAINING_FORMAT
         encoded = json.dumps(relevant, sort_keys=True).encode()
         return hashlib.sha256(encoded).hexdigest()[:12]
 

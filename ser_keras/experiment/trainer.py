@@ -242,10 +242,10 @@ class FoldTrainer:
         model_dir = os.path.join(output_dir, name)
         stages: dict[str, dict] = {}
         splits = self.fold.splits
-        for stage_name, stage, model, features in (
+        for seed_stream, (stage_name, stage, model, features) in enumerate((
             ("transfer", self.recipe.transfer, models.cached_model, text_features),
             ("finetune", self.recipe.finetune, models.raw_model, None),
-        ):
+        )):
             if stage.epochs < 1:
                 continue
             if stage_name == "finetune" and text_encoder is None:
@@ -273,7 +273,9 @@ class FoldTrainer:
                 log_dir=os.path.join(self.fold.log_dir, name, stage_name),
                 selection_metric=self.recipe.selection_metric,
                 epoch_variable=epoch,
+                seed_stream=seed_stream,
                 class_names=self.fold.label_names,
+                kept_model=model,
             )
         if text_encoder is not None:
             set_text_encoder_trainable(text_encoder, False)

@@ -47,6 +47,10 @@ def speaker_reference(metadata: dict) -> BandStatistics | None:
     return None if not entry else BandStatistics.from_dict(entry["reference"])
 
 
+#: Models already warned about missing speaker statistics (once per model and process).
+_WARNED_WITHOUT_SPEAKER: set[str] = set()
+
+
 def normalized_for_speaker(
     inputs: dict[str, np.ndarray], speaker: BandStatistics | None, reference: BandStatistics | None, path
 ) -> dict[str, np.ndarray]:
@@ -61,7 +65,8 @@ def normalized_for_speaker(
     (1, 1, 96, 64)
     """
     if speaker is None:
-        if reference is not None:
+        if reference is not None and str(path) not in _WARNED_WITHOUT_SPEAKER:
+            _WARNED_WITHOUT_SPEAKER.add(str(path))
             logger.warning(
                 "%s was trained on speaker-normalised audio: pass the speaker's statistics "
                 "(EmotionRecognizer.speaker_statistics) for the accuracy it was trained for.", path,
@@ -97,6 +102,7 @@ class SavedModelBackend:
         self.path = find_saved_model(path)
         metadata = read_metadata(side_files_dir(self.path))
         self.label_names: list[str] = metadata["label_names"]
+        self.input_names: list[str] = list(metadata["input_names"])
         self.speaker_reference = speaker_reference(metadata)
         self._metadata = metadata
         signatures = tf.saved_model.load(str(self.path)).signatures
@@ -158,6 +164,7 @@ class TFLiteBackend:
         self._max_patches = metadata["max_patches"]
         self.speaker_reference = speaker_reference(metadata)
         self._model = TFLiteModel(self.path, num_threads=num_threads)
+        self.input_names: list[str] = list(self._model.input_names)
         self._preprocessor = None
         if "token_ids" in self._model.input_names:
             self._preprocessor = load_export_preprocessor(self.path.parent)

@@ -46,9 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(SavedModel or TFLite).",
     )
     parser.add_argument("--model", required=True, help="export folder, SavedModel folder or .tflite file")
-    parser.add_argument("audio", nargs="?", help="an audio file (a long recording with --stream)")
+    parser.add_argument(
+        "audio", nargs="?",
+        help="an audio file (a long recording with --stream); leave it out for a text-only model",
+    )
     parser.add_argument("--text", default="", help="the clip's transcript (single-clip mode)")
-    parser.add_argument("--manifest", help="CSV of clips: 'path' (relative to the CSV), optional 'text'")
+    parser.add_argument(
+        "--manifest",
+        help="CSV of clips: 'path' (relative to the CSV; may be empty for a text-only model), optional 'text'",
+    )
     parser.add_argument("--stream", action="store_true", help="classify sliding windows of AUDIO")
     parser.add_argument("--window", type=float, default=3.0, help="window length in seconds (--stream)")
     parser.add_argument("--hop", type=float, default=1.0, help="seconds between windows (--stream)")
@@ -63,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.manifest and (args.audio or args.stream):
         parser.error("give either --manifest or an audio file, not both.")
-    if not args.manifest and not args.audio:
-        parser.error("give an audio file (optionally with --stream) or --manifest.")
+    if not args.manifest and not args.audio and not args.text:
+        parser.error("give an audio file (optionally with --stream), --text alone (a text-only model) or --manifest.")
+    if args.stream and not args.audio:
+        parser.error("--stream classifies windows of an audio file: give one.")
     if not args.stream and (args.transcripts or args.plot):
         parser.error("--transcripts and --plot go with --stream.")
     if args.manifest and args.text:
@@ -90,7 +98,7 @@ def _predict_manifest(recognizer, args: argparse.Namespace) -> None:
     from ser_keras.serving.manifest import PREDICTION_COLUMN, predict_clip_list, read_clip_list
     from ser_keras.serving.outputs import output_format, write_csv, write_json
 
-    rows = read_clip_list(args.manifest)
+    rows = read_clip_list(args.manifest, require_audio="audio" in recognizer.modalities)
     results = predict_clip_list(recognizer, rows)
     if output_format(args.output, default="csv") == "json":
         write_json(results, args.output)

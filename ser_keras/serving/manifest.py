@@ -1,6 +1,7 @@
-"""Predicting a list of clips from a CSV: `path` (required), `text`, and any other columns.
+"""Predicting a list of clips from a CSV: `path`, `text`, and any other columns.
 
-Paths are relative to the CSV's folder (or absolute). The project's training
+Paths are relative to the CSV's folder (or absolute); they may be empty for a
+text-only model, which reads only `text`. The project's training
 manifests (`path,text,label,...`) work as they are; a `label` column is kept,
 so the output can be scored.
 
@@ -29,12 +30,18 @@ TEXT_COLUMN = "text"
 PREDICTION_COLUMN = "predicted_label"
 
 
-def read_clip_list(path: str | os.PathLike) -> list[dict[str, str]]:
+def read_clip_list(path: str | os.PathLike, require_audio: bool = True) -> list[dict[str, str]]:
     """Reads the rows of a clip CSV, resolving `path` against the CSV's folder.
+
+    Args:
+        path: the CSV file.
+        require_audio: every row needs an audio path (`False` for a text-only
+            model: then every row needs a text, and paths may be empty).
 
     Raises:
         ServingInputError: a missing file, no `path` column, no rows, or a
-            row with an empty path (the error names the line).
+            row without the audio path (or text) the model needs (the error
+            names the line).
 
     Example:
 
@@ -53,12 +60,18 @@ def read_clip_list(path: str | os.PathLike) -> list[dict[str, str]]:
             )
         rows = []
         for row in reader:
-            if None in row or not (row[PATH_COLUMN] or "").strip():
+            if None in row:
+                raise ServingInputError(f"{path}, line {reader.line_num}: the row has more fields than the header.")
+            clip = (row[PATH_COLUMN] or "").strip()
+            if require_audio and not clip:
                 raise ServingInputError(
-                    f"{path}, line {reader.line_num}: every row needs an audio path and "
-                    "as many fields as the header."
+                    f"{path}, line {reader.line_num}: the model reads audio, and the row has no audio path."
                 )
-            rows.append({**row, PATH_COLUMN: str(path.parent / row[PATH_COLUMN].strip())})
+            if not require_audio and not (row.get(TEXT_COLUMN) or "").strip():
+                raise ServingInputError(
+                    f"{path}, line {reader.line_num}: the model is text-only, and the row has no '{TEXT_COLUMN}'."
+                )
+            rows.append({**row, PATH_COLUMN: str(path.parent / clip) if clip else ""})
     if not rows:
         raise ServingInputError(f"Manifest '{path}' has no rows.")
     return rows
@@ -78,7 +91,7 @@ def predict_clip_list(recognizer: EmotionRecognizer, rows: Sequence[dict[str, st
     """
     results = []
     for row in rows:
-        prediction = recognizer.predict(row[PATH_COLUMN], row.get(TEXT_COLUMN) or "")
+        prediction = recognizer.predict(row[PATH_COLUMN] or None, row.get(TEXT_COLUMN) or "")
         probabilities = {f"p_{name}": p for name, p in prediction.probabilities.items()}
         results.append({**row, PREDICTION_COLUMN: prediction.label, **probabilities})
     if results and "label" in results[0]:

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,11 @@ from ser_keras.audio import load_audio, params, waveform_to_examples
 from ser_keras.data.speaker_norm import BandStatistics
 from ser_keras.export.layout import TFLITE_SUFFIX, ModelPathError, is_saved_model
 from ser_keras.serving.backends import SavedModelBackend, TFLiteBackend
+
+logger = logging.getLogger(__name__)
+
+#: What a text-only model gets in place of audio (its signature still takes a waveform).
+_NO_AUDIO = np.zeros(1, np.float32)
 
 
 class ServingInputError(ValueError):
@@ -41,6 +47,7 @@ class Backend(Protocol):
 
     kind: str
     label_names: list[str]
+    input_names: list[str]
 
     def probabilities(
         self, waveform: np.ndarray, text: str, speaker_statistics: BandStatistics | None = None
@@ -134,6 +141,7 @@ class EmotionRecognizer:
 
     def __init__(self, backend: Backend):
         self.backend = backend
+        self._warned_without_text = False
 
     @classmethod
     def load(cls, path: str | os.PathLike, num_threads: int | None = None) -> EmotionRecognizer:
@@ -175,9 +183,23 @@ class EmotionRecognizer:
         """The class names, in model order."""
         return list(self.backend.label_names)
 
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """What the model reads: `("text", "audio")`, `("text",)` or `("audio",)`.
+
+        Example:
+
+        >>> recognizer.modalities  # doctest: +SKIP
+        ('text', 'audio')
+        """
+        names = self.backend.input_names
+        return tuple(
+            modality for modality, name in (("text", "token_ids"), ("audio", "audio_patches")) if name in names
+        )
+
     def predict(
         self,
-        audio: str | os.PathLike | np.ndarray,
+        audio: str | os.PathLike | np.ndarray | None,
         text: str = "",
         sample_rate: int | None = None,
         speaker_statistics: BandStatistics | None = None,
@@ -185,8 +207,10 @@ class EmotionRecognizer:
         """Predicts the emotion of one clip.
 
         Args:
-            audio: an audio file, or samples (`[samples]` or `[samples, channels]`).
-            text: the transcript ("" when there is none).
+            audio: an audio file, or samples (`[samples]` or `[samples, channels]`);
+                `None` for a text-only model (which ignores audio).
+            text: the transcript ("" when there is none; a multimodal model then
+                relies on the audio, and says so once).
             sample_rate: the rate of array audio, in Hz (resampled to 16 kHz).
             speaker_statistics: for a model trained with `--speaker-normalization`,
                 the speaker's band statistics (`EmotionRecognizer.speaker_statistics`);
@@ -194,7 +218,8 @@ class EmotionRecognizer:
 
         Raises:
             ser_keras.audio.AudioReadError, ServingInputError: see `to_waveform`;
-                also for a `text` that is not a string.
+                also for a `text` that is not a string, no audio for a model
+                that reads audio, or no text for a text-only model.
             ValueError: `speaker_statistics` for a model trained without speaker normalisation.
 
         Example:
@@ -204,8 +229,32 @@ class EmotionRecognizer:
         """
         if not isinstance(text, str):
             raise ServingInputError(f"`text` must be a string (\"\" for none); got {type(text).__name__}.")
-        probabilities = self.backend.probabilities(to_waveform(audio, sample_rate), text, speaker_statistics)
-        return self._prediction(probabilities)
+        return self._prediction(
+            self.backend.probabilities(self._waveform(audio, sample_rate), self._text(text), speaker_statistics)
+        )
+
+    def _waveform(self, audio, sample_rate: int | None) -> np.ndarray:
+        if "audio" not in self.modalities:
+            return _NO_AUDIO
+        if audio is None:
+            raise ServingInputError(
+                f"This model reads audio ({' + '.join(self.modalities)}): give an audio clip."
+            )
+        return to_waveform(audio, sample_rate)
+
+    def _text(self, text: str) -> str:
+        if text.strip() or "text" not in self.modalities:
+            return text
+        if "audio" not in self.modalities:
+            raise ServingInputError("This is a text-only model: give the clip's transcript (--text).")
+        if not self._warned_without_text:
+            self._warned_without_text = True
+            logger.warning(
+                "This multimodal model got a clip without a transcript: it predicts from the audio "
+                "and an empty text, which is less accurate than it was trained for; an audio-only "
+                "model suits clips without transcripts."
+            )
+        return text
 
     @staticmethod
     def speaker_statistics(

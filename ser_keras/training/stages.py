@@ -10,7 +10,10 @@ same set of callbacks:
 * `keras.callbacks.BackupAndRestore`: a run killed mid-epoch and started again
   with the same command resumes from its last completed epoch;
 * `EpochSeed`: makes the data order and dropout masks of an epoch depend on the
-  epoch alone, so that a resumed run trains exactly as an uninterrupted one;
+  seed, the stage and the epoch alone, so that a run resumed in any stage trains
+  exactly as an uninterrupted one;
+* `EpochHistory`: the per-epoch logs on disk, so that the stage record of a
+  resumed run holds every epoch, not only those after the restart;
 * `keras.callbacks.TensorBoard`: every loss part, metric and the learning rate.
 
 Example:
@@ -58,18 +61,25 @@ def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
 
 
 class EpochSeed(keras.callbacks.Callback):
-    """Makes every random draw of an epoch a function of the epoch number alone.
+    """Makes every random draw of an epoch a function of (seed, stage, epoch) alone.
 
     At the start of each epoch it writes the epoch into `epoch_variable` (which
-    the training data reads to shuffle) and resets the state of every
-    `SeedGenerator` in the model (dropout masks) to its initial seed, offset by
-    the epoch. `BackupAndRestore` does not save those states, so without this a
-    resumed run would draw other dropout masks than an uninterrupted one.
+    the training data reads to shuffle) and sets the counter of every
+    `SeedGenerator` in the model (dropout masks) to a value computed from the
+    stage's `stream` and the epoch; the generator's seed itself is kept.
+    `BackupAndRestore` does not save those states, and a stage that follows
+    another would otherwise inherit the counters the earlier stage left behind,
+    which a run resumed after that stage was done never sees.
+
+    Args:
+        epoch_variable: the variable the training data shuffles by, or `None`.
+        stream: the stage's index (0, 1, ...): each stage draws from its own
+            range of counters, so two stages never repeat each other's masks.
 
     Example:
 
     >>> epoch = tf.Variable(0, dtype=tf.int64)
-    >>> callback = EpochSeed(epoch)
+    >>> callback = EpochSeed(epoch, stream=1)
     >>> callback.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5)]))
     >>> callback.on_epoch_begin(3)
     >>> int(epoch.numpy())
@@ -78,26 +88,39 @@ class EpochSeed(keras.callbacks.Callback):
 
     #: Counter offset per epoch: far more draws than any epoch makes.
     EPOCH_STRIDE = 1_000_003
+    #: Counter offset per stage: room for about 1,000 epochs a stage (uint32 counters, 4 streams).
+    STREAM_STRIDE = 1_000_000_007
+    MAX_STREAMS = 4
 
-    def __init__(self, epoch_variable: tf.Variable | None = None):
+    def __init__(self, epoch_variable: tf.Variable | None = None, stream: int = 0):
         super().__init__()
+        if not 0 <= stream < self.MAX_STREAMS:
+            raise ValueError(f"stream must be in [0, {self.MAX_STREAMS}); got {stream}.")
         self.epoch_variable = epoch_variable
-        self._initial_states: list[tuple[tf.Variable, np.ndarray]] = []
+        self.stream = stream
+        self._generators: list[tf.Variable] = []
 
     def set_model(self, model: keras.Model) -> None:
         super().set_model(model)
-        self._initial_states = [
-            (variable, np.array(variable.numpy()))
-            for variable in model.variables
-            if "seed_generator_state" in variable.path
-        ]
+        self._generators = [variable for variable in model.variables if "seed_generator_state" in variable.path]
+
+    def counter_at(self, epoch: int) -> int:
+        """The seed-generator counter at the start of `epoch` of this stage.
+
+        Example:
+
+        >>> EpochSeed(stream=1).counter_at(2)
+        1002000013
+        """
+        return (self.stream * self.STREAM_STRIDE + epoch * self.EPOCH_STRIDE) % 2**32
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.epoch_variable is not None:
             self.epoch_variable.assign(epoch)
-        for variable, initial in self._initial_states:
-            state = initial.copy()
-            state[-1] = state[-1] + epoch * self.EPOCH_STRIDE
+        counter = self.counter_at(epoch)
+        for variable in self._generators:
+            state = np.array(variable.numpy())
+            state[-1] = counter
             variable.assign(state)
 
 
@@ -111,16 +134,21 @@ class BestCheckpoint(keras.callbacks.Callback):
     Args:
         filepath: where the best weights go (`.weights.h5`).
         monitor: the epoch-log key to maximise (e.g. `"val_acc"`).
+        kept_model: the model whose weights are saved (default: the fitted
+            model). Pass the uncompiled model being trained (a Distiller's
+            student, a classifier's inner model) to keep the teacher and the
+            optimizer state out of the file; the resume backup has those.
 
     Example:
 
     >>> best = BestCheckpoint("runs/x/teacher/transfer/best.weights.h5", "val_acc")  # doctest: +SKIP
     """
 
-    def __init__(self, filepath: str, monitor: str):
+    def __init__(self, filepath: str, monitor: str, kept_model: keras.Model | None = None):
         super().__init__()
         self.filepath = filepath
         self.monitor = monitor
+        self.kept_model = kept_model
         self.state_path = filepath + ".json"
         self.best = -math.inf
         self.best_epoch = -1
@@ -142,10 +170,50 @@ class BestCheckpoint(keras.callbacks.Callback):
         if value > self.best:
             self.best, self.best_epoch = value, epoch
             os.makedirs(os.path.dirname(self.filepath) or ".", exist_ok=True)
-            self.model.save_weights(self.filepath, overwrite=True)
+            (self.kept_model or self.model).save_weights(self.filepath, overwrite=True)
             with open(self.state_path, "w", encoding="utf-8") as handle:
                 json.dump({"best": value, "epoch": epoch, "monitor": self.monitor}, handle)
             logger.info("Epoch %d: %s improved to %.4f; saved %s", epoch + 1, self.monitor, value, self.filepath)
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """Keeps every epoch's logs in a JSON file that survives an interrupted run.
+
+    A resumed `fit` only returns the epochs it ran itself; this file also holds
+    those before the interruption (an epoch run again replaces its entry).
+
+    Args:
+        path: the JSON file (one list of floats per log key, indexed by epoch).
+
+    Example:
+
+    >>> history = EpochHistory("runs/x/teacher/transfer/history.json")  # doctest: +SKIP
+    >>> history.history["loss"]  # doctest: +SKIP
+    [1.38, 1.21]
+    """
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.epochs: list[dict[str, float]] = []
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """The logs as `{key: [value per epoch]}`, like `History.history`."""
+        keys = sorted({key for logs in self.epochs for key in logs})
+        return {key: [logs.get(key, math.nan) for logs in self.epochs] for key in keys}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.epochs = []
+        if os.path.isfile(self.path):
+            with open(self.path, encoding="utf-8") as handle:
+                self.epochs = json.load(handle)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        del self.epochs[epoch:]
+        self.epochs.append({key: float(value) for key, value in (logs or {}).items()})
+        with open(self.path, "w", encoding="utf-8") as handle:
+            json.dump(self.epochs, handle)
 
 
 def run_stage(
@@ -157,9 +225,11 @@ def run_stage(
     log_dir: str,
     selection_metric: str = "val_acc",
     epoch_variable: tf.Variable | None = None,
+    seed_stream: int = 0,
     class_names: Sequence[str] = DEFAULT_LABELS,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
+    kept_model: keras.Model | None = None,
 ) -> dict:
     """Fits `model` for one stage and restores the weights of its best validation epoch.
 
@@ -176,9 +246,13 @@ def run_stage(
         log_dir: TensorBoard directory of this model and stage.
         selection_metric: the epoch-log key that picks the best epoch.
         epoch_variable: the variable the training data shuffles by (see `EpochSeed`).
+        seed_stream: the stage's index among the stages of one model (0 for the
+            first): its dropout masks are a function of (seed, stream, epoch).
         class_names: the label set, for the validation scores.
         extra_callbacks: more callbacks (e.g. a progress logger).
         verbose: passed to `fit`.
+        kept_model: the model the best checkpoint holds (see `BestCheckpoint`);
+            default: a Distiller's `student`, else `model`.
 
     Returns:
         The stage record: best epoch, best value and the per-epoch history.
@@ -189,29 +263,32 @@ def run_stage(
     >>> record["best_epoch"]  # doctest: +SKIP
     2
     """
+    kept_model = kept_model or getattr(model, "student", model)
     os.makedirs(stage_dir, exist_ok=True)
     best_path = os.path.join(stage_dir, "best.weights.h5")
     done_path = os.path.join(stage_dir, "done.json")
     if os.path.isfile(done_path) and os.path.isfile(best_path):
-        model.load_weights(best_path)
+        kept_model.load_weights(best_path)
         with open(done_path, encoding="utf-8") as handle:
             record = json.load(handle)
         logger.info("Stage %s already done (best epoch %d); reusing it.", stage_dir, record["best_epoch"] + 1)
         return record
 
-    best = BestCheckpoint(best_path, selection_metric)
+    best = BestCheckpoint(best_path, selection_metric, kept_model)
+    history = EpochHistory(os.path.join(stage_dir, "history.json"))
     backup_dir = os.path.join(stage_dir, "backup")
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch, _: stage.optimizer.learning_rate_at(epoch)),
         ClassificationMetricsCallback(validation_data, class_names),
         best,
+        history,
         keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
         keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
         *extra_callbacks,
     ]
-    callbacks.insert(0, EpochSeed(epoch_variable))
+    callbacks.insert(0, EpochSeed(epoch_variable, seed_stream))
     try:
-        history = model.fit(
+        model.fit(
             train_data,
             validation_data=validation_data,
             epochs=stage.epochs,
@@ -224,12 +301,12 @@ def run_stage(
         raise
     if best.best_epoch < 0:
         raise RuntimeError(f"Stage {stage_dir} ran no epoch; check `epochs` ({stage.epochs}).")
-    model.load_weights(best_path)
+    kept_model.load_weights(best_path)
     record = {
         "best_epoch": best.best_epoch,
         "best_value": best.best,
         "selection_metric": selection_metric,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "history": history.history,
     }
     with open(done_path, "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=2)

@@ -1,0 +1,83 @@
+"""`run_stage` and its callbacks: what the best checkpoint holds, per-stage seeds, the epoch history."""
+
+import json
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+from training_stand_ins import build_stand_in_model, make_examples
+
+from ser_keras.config import OptimizerConfig, StageConfig
+from ser_keras.training import Distiller
+from ser_keras.training.stages import EpochHistory, EpochSeed, run_stage
+
+
+def datasets():
+    inputs, labels = make_examples(16, seed=3)
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(8)
+    return dataset, dataset
+
+
+def h5_groups_and_arrays(path) -> tuple[set[str], int]:
+    groups, arrays = set(), []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(
+            lambda name, item: arrays.append(name) if isinstance(item, h5py.Dataset) else groups.add(name)
+        )
+    return groups, len(arrays)
+
+
+def test_a_distilled_students_best_checkpoint_holds_the_student_alone(tmp_path):
+    teacher = build_stand_in_model(seed=1, name="teacher")
+    student = build_stand_in_model(seed=2, dropout_rate=0.3, name="student")
+    distiller = Distiller(teacher, student)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    train, validation = datasets()
+    stage = StageConfig(epochs=2, optimizer=OptimizerConfig(name="sgd", learning_rate=0.1, momentum=0.9))
+    run_stage(distiller, train, validation, stage, str(tmp_path / "stage"), str(tmp_path / "tb"), "val_acc")
+
+    best = tmp_path / "stage" / "best.weights.h5"
+    groups, num_arrays = h5_groups_and_arrays(best)
+    assert not any(group.startswith("optimizer") for group in groups)  # optimizer state: backup only
+    assert num_arrays == len(student.weights) < len(distiller.weights)  # no teacher weights
+    fresh = build_stand_in_model(seed=9, dropout_rate=0.3, name="student")
+    fresh.load_weights(best)  # a student alone reads it
+    for expected, actual in zip(student.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(actual, expected)
+
+
+def test_the_seed_counter_depends_on_stage_and_epoch_not_on_earlier_draws():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5, seed=7)])
+    callback = EpochSeed(stream=1)
+    callback.set_model(model)
+    (state,) = [v for v in model.variables if "seed_generator_state" in v.path]
+    seed = int(state.numpy()[0])
+    masks = []
+    for draws_before in (0, 5):  # as if an earlier stage had drawn masks, or not
+        for _ in range(draws_before):
+            model(np.ones((2, 4)), training=True)
+        callback.on_epoch_begin(2)
+        assert int(state.numpy()[0]) == seed
+        assert int(state.numpy()[-1]) == EpochSeed.STREAM_STRIDE + 2 * EpochSeed.EPOCH_STRIDE
+        masks.append(np.asarray(model(np.ones((2, 4)), training=True)))
+    np.testing.assert_array_equal(masks[0], masks[1])
+    other_stage = EpochSeed(stream=0)
+    other_stage.set_model(model)
+    other_stage.on_epoch_begin(2)
+    assert int(state.numpy()[-1]) == 2 * EpochSeed.EPOCH_STRIDE
+
+
+def test_epoch_history_keeps_epochs_from_before_a_restart_and_replaces_a_rerun_epoch(tmp_path):
+    path = str(tmp_path / "history.json")
+    first = EpochHistory(path)
+    first.on_train_begin()
+    for epoch, loss in enumerate((3.0, 2.0, 1.5)):
+        first.on_epoch_end(epoch, {"loss": loss})
+    resumed = EpochHistory(path)  # killed after epoch 3 was logged but before its backup: rerun it
+    resumed.on_train_begin()
+    resumed.on_epoch_end(2, {"loss": 1.25, "val_acc": 0.5})
+    resumed.on_epoch_end(3, {"loss": 1.0, "val_acc": 0.75})
+    assert resumed.history["loss"] == [3.0, 2.0, 1.25, 1.0]
+    assert np.isnan(resumed.history["val_acc"][0]) and resumed.history["val_acc"][2:] == [0.5, 0.75]
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 4
