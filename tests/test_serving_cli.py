@@ -154,3 +154,20 @@ def test_usage_errors_exit_2(arguments, capsys):
         main(["--model", "m", *arguments])
     assert error.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_tensorflow_log_lines_are_hidden_unless_verbose(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "ser_keras.serving.cli", "--model", str(tmp_path / "missing"), "a.wav"]
+    absl_line = re.compile(r"^[IWE]\d{4} |absl::InitializeLog", re.MULTILINE)
+    quiet = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    verbose = subprocess.run([*command, "--verbose"], capture_output=True, text=True, env=environment, timeout=300)
+    assert quiet.returncode == verbose.returncode == 1  # the missing model, reported either way
+    assert "no such file or folder" in quiet.stderr
+    assert not absl_line.search(quiet.stderr), quiet.stderr
+    assert absl_line.search(verbose.stderr)  # TensorFlow's start-up lines (no GPU here) come back

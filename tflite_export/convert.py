@@ -34,7 +34,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ser_keras.audio import load_audio
+from ser_keras.tensorflow_logs import add_verbose_flag, quiet_tensorflow_logs  # before TensorFlow loads
+
+quiet_tensorflow_logs(sys.argv)
+
+from ser_keras.audio import load_audio  # noqa: E402
 from ser_keras.data import read_manifest
 from ser_keras.export import (
     INT8_TEXT_MODES,
@@ -64,6 +68,7 @@ DEMO_MANIFEST = Path(__file__).resolve().parents[1] / "data" / "demo" / "manifes
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="export folder, SavedModel version folder or .keras file")
+    add_verbose_flag(parser)
     parser.add_argument(
         "--quantize", default="none", choices=[*QUANTIZATION_MODES, "all"], help="variant (all: every one)"
     )

@@ -35,7 +35,9 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ser_keras.tensorflow_logs import add_verbose_flag, quiet_tensorflow_logs  # before TensorFlow loads
+
+quiet_tensorflow_logs(sys.argv)
 
 ALL_BACKENDS = ("keras", "keras_xla", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8")
 DEFAULTS = dict(
@@ -109,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     output.add_argument("--output-dir", default=os.path.join("saved_models", "benchmark"), help="(default: %(default)s)")
     output.add_argument("--keep-exports", action="store_true", help="keep SavedModels and TFLite files in --output-dir/exports")
     output.add_argument("--note", default="", help="free text shown in the report (e.g. the machine was shared)")
+    add_verbose_flag(output)
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:

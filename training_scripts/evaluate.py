@@ -15,7 +15,9 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ser_keras.tensorflow_logs import add_verbose_flag, quiet_tensorflow_logs  # before TensorFlow loads
+
+quiet_tensorflow_logs(sys.argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-per-split", type=int, help="use at most this many clips per split")
     parser.add_argument("--latency-runs", type=int, default=50, help="timed batch-1 runs per model (default: 50)")
     parser.add_argument("--output-dir", default=os.path.join("saved_models", "evaluation"), help="(default: %(default)s)")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -11,10 +11,11 @@ recipe match.
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ser_keras.tensorflow_logs import quiet_tensorflow_logs  # before TensorFlow loads
+
+quiet_tensorflow_logs(sys.argv)
 
 from ser_keras.experiment.cli import run_job_command  # noqa: E402
 

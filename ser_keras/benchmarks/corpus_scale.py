@@ -33,6 +33,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ser_keras.config import Recipe, StageConfig
 from ser_keras.data import Splits, Utterance
@@ -181,7 +182,7 @@ def measure_stage1_throughput(corpus: SyntheticCorpus, recipe: Recipe) -> dict[s
         trainer = FoldTrainer(fold, recipe, preprocessor=None, audio_embeddings=corpus.audio_embeddings,
                               strategy=get_strategy())
         head = _head(corpus, recipe)
-        epoch = keras.Variable(0, dtype="int64", trainable=False)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         train_data = trainer.dataset(train, corpus.text_features, shuffle=True, epoch=epoch, input_names=head.input)
         validation_data = trainer.dataset(corpus.splits.validation, corpus.text_features, input_names=head.input)
         timer = _EpochTimer()
@@ -220,7 +221,7 @@ def measure_stage2_throughput(
     model = build_classifier(models.raw_model, make_optimizer(recipe.finetune.optimizer))
     data = trainer.dataset(items, input_names=models.raw_model.input)
     timer = _EpochTimer()
-    model.fit(data.take(steps), epochs=2, callbacks=[timer], verbose=0)
+    model.fit(data.take(steps), epochs=2, callbacks=[timer], verbose=0, shuffle=False)
     set_text_encoder_trainable(models.text_encoder, False)
     return _figures(timer.seconds[-1], steps * recipe.batch_size)
 

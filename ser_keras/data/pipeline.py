@@ -35,7 +35,10 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -151,7 +154,42 @@ def make_dataset(
     dataset = _batch(
         dataset, batch_size, bucket_boundaries, "audio_mask" if any_audio else "padding_mask"
     )
+    lengths = _known_lengths(items, audio_embeddings if any_audio else text_features)
+    if lengths is not None:
+        # Bucketing hides the number of batches from Keras (no step count in the progress bar,
+        # an "input ran out of data" warning every stage); from cached lengths it is exact.
+        batches = bucketed_batch_count(lengths, batch_size, bucket_boundaries)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.map(_trim_text_padding).prefetch(tf.data.AUTOTUNE)
+
+
+def bucketed_batch_count(lengths: Sequence[int], batch_size: int, bucket_boundaries: Sequence[int] | None) -> int:
+    """How many batches `make_dataset` forms from elements of these bucketing lengths.
+
+    `bucket_by_sequence_length` puts a length `n` in bucket `i` where `i` is the
+    number of boundaries `<= n`, and emits each bucket's remainder as a smaller
+    batch; without buckets it is `ceil(len / batch_size)`.
+
+    Example:
+
+    >>> bucketed_batch_count([1, 1, 1, 5, 9], batch_size=2, bucket_boundaries=(2, 8))
+    4
+    """
+    if not bucket_boundaries:
+        return math.ceil(len(lengths) / batch_size)
+    boundaries = sorted(int(boundary) for boundary in bucket_boundaries)
+    counts = Counter(bisect.bisect_right(boundaries, int(length)) for length in lengths)
+    return sum(math.ceil(count / batch_size) for count in counts.values())
+
+
+def _known_lengths(utterances: Sequence[Utterance], cached: Mapping[str, np.ndarray] | None) -> list[int] | None:
+    """The bucketing length of each element when the cache that sets it is given (else `None`).
+
+    It is the mask's sum: the cached array's length, 0 for an utterance without one.
+    """
+    if cached is None:
+        return None
+    return [len(cached.get(item.utterance_id, ())) for item in utterances]
 
 
 def epoch_shuffled(

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 
 from ser_keras.experiment.job import add_job_arguments, job_config_from_args
+from ser_keras.tensorflow_logs import add_verbose_flag
 
 #: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_EXIT_CODE = 130
@@ -42,6 +43,7 @@ def run_job_command(
     """
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_job_arguments(parser, default_run_name=default_run_name)
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

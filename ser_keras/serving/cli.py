@@ -27,6 +27,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ser_keras.tensorflow_logs import quiet_tensorflow_logs
+
 logger = logging.getLogger(__name__)
 
 PROGRAM = "ser-predict"
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", help="PNG file of the --stream timeline")
     parser.add_argument("--output", help="output file (.json or .csv); default: standard output")
     parser.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads")
-    parser.add_argument("--verbose", action="store_true", help="log progress to standard error")
+    parser.add_argument("--verbose", action="store_true",
+                        help="log progress, and TensorFlow's own log lines, to standard error")
     return parser
 
 
@@ -133,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_usage(parser, args)
+    quiet_tensorflow_logs(["--verbose"] if args.verbose else [])  # before TensorFlow loads
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format=f"{PROGRAM}: %(levelname)s: %(message)s",
