@@ -27,6 +27,7 @@ class LoudnessBackend:
 
     kind = "stand_in"
     label_names = LABELS
+    input_names = ["token_ids", "segment_ids", "padding_mask", "audio_patches", "audio_mask"]
 
     def __init__(self):
         self.calls: list[tuple[int, str]] = []
