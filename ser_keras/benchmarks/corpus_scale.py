@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ser_keras.audio.params import EMBEDDING_SIZE
 from ser_keras.config import Recipe, StageConfig
 from ser_keras.data import Splits, Utterance
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, set_text_encoder_trainable
@@ -89,8 +90,10 @@ class SyntheticCorpus:
     text_width: int
 
 
-def synthetic_cached_corpus(shape: CorpusShape, text_width: int, audio_width: int = 128, seed: int = 0) -> SyntheticCorpus:
+def synthetic_cached_corpus(shape: CorpusShape, text_width: int, seed: int = 0) -> SyntheticCorpus:
     """Builds a corpus of `shape` with random cached text features and audio embeddings.
+
+    The audio embeddings are `EMBEDDING_SIZE` (128) wide, the width the fusion head takes.
 
     Example:
 
@@ -110,7 +113,7 @@ def synthetic_cached_corpus(shape: CorpusShape, text_width: int, audio_width: in
             splits[split].append(Utterance(utterance_id, "x", label, audio_path=f"{utterance_id}.wav"))
             text_features[utterance_id] = rng.standard_normal((length, text_width), np.float32)
             patches = max(1, int(duration / _PATCH_SECONDS))
-            audio_embeddings[utterance_id] = rng.standard_normal((patches, audio_width), np.float32)
+            audio_embeddings[utterance_id] = rng.standard_normal((patches, EMBEDDING_SIZE), np.float32)
     return SyntheticCorpus(Splits(splits["train"], splits["validation"], []), text_features, audio_embeddings, text_width)
 
 
@@ -138,7 +141,7 @@ def _padded(corpus: SyntheticCorpus, items, label_names) -> tuple[dict[str, np.n
     arrays = {
         "text_features": np.zeros((len(items), longest_text, corpus.text_width), np.float32),
         "padding_mask": np.zeros((len(items), longest_text), bool),
-        "audio_embeddings": np.zeros((len(items), longest_clip, 128), np.float32),
+        "audio_embeddings": np.zeros((len(items), longest_clip, EMBEDDING_SIZE), np.float32),
         "audio_mask": np.zeros((len(items), longest_clip), bool),
     }
     for row, item in enumerate(items):
