@@ -20,6 +20,7 @@ import tensorflow as tf
 from ser_keras.benchmarks.backends import BACKENDS
 from ser_keras.benchmarks.flops import bert_flops, dense_and_conv_flops, model_flops
 from ser_keras.benchmarks.suite import BenchmarkConfig, run_benchmark
+from ser_keras.models.audio_cnn import build_compact_audio_encoder
 from export_stand_ins import build_small_audio_encoder, demo_corpus
 from text_model_stand_ins import build_tiny_bert, save_tiny_preset_with_tokenizer
 
@@ -144,6 +145,7 @@ def benchmark(tmp_path_factory):
     config = BenchmarkConfig(
         text_preset=preset,
         student_layers=(1,),
+        compact_students=("compact", "audio-compact"),
         sequence_length=16,
         repeats=3,
         warmup=1,
@@ -163,8 +165,8 @@ def benchmark(tmp_path_factory):
 
 def test_every_model_has_every_backend_with_positive_figures(benchmark):
     report = json.loads(Path(benchmark.paths["json"]).read_text())
-    assert [model["key"] for model in report["models"]] == ["teacher", "student_k1"]
-    assert [model["text_layers"] for model in report["models"]] == [3, 1]
+    assert [model["key"] for model in report["models"]] == ["teacher", "student_k1", "compact", "audio_compact"]
+    assert [model["text_layers"] for model in report["models"]] == [3, 1, 2, 0]
     for model in report["models"]:
         assert list(model["backends"]) == list(BACKENDS)
         for backend, figures in model["backends"].items():
@@ -179,8 +181,9 @@ def test_every_model_has_every_backend_with_positive_figures(benchmark):
         assert _positive_finite(model["backends"]["tflite_dynamic"]["memory"]["model_mb"])
         assert "memory" not in model["backends"]["keras"]
         assert all(_positive_finite(value) for value in model["branches"].values())
-        assert set(model["branches"]) == {"front_end_ms", "audio_encoder_ms", "tokenizer_ms", "text_encoder_ms", "head_ms"}
-    teacher, student = report["models"]
+        text_branch = {"tokenizer_ms", "text_encoder_ms", "head_ms"} if model["key"] != "audio_compact" else set()
+        assert set(model["branches"]) == {"front_end_ms", "audio_encoder_ms", *text_branch}
+    teacher, student = report["models"][:2]
     assert teacher["training"] == {}  # not among training_models
     for stage in ("stage1_cached", "stage1_uncached", "stage2"):
         cost = student["training"][stage]
@@ -195,7 +198,7 @@ def test_flops_and_params_in_the_report_are_consistent(benchmark):
     report = benchmark.report
     per_patch = dense_and_conv_flops(build_small_audio_encoder())
     mean_patches = report["metadata"]["mean_patches"]
-    teacher, student = report["models"]
+    teacher, student, compact, audio_only = report["models"]
     for model in (teacher, student):
         flops = model["flops"]
         assert flops["total"] == flops["text"] + flops["audio"] + flops["head"]
@@ -204,6 +207,14 @@ def test_flops_and_params_in_the_report_are_consistent(benchmark):
     # The student keeps 1 of the teacher's 3 identical layers.
     assert student["flops"]["text"] * 3 == teacher["flops"]["text"]
     assert student["params"]["transformer_layers"] * 3 == teacher["params"]["transformer_layers"]
+    # The compact students: the compact audio CNN per patch, a narrow BERT (2 x 16 of the 3 x 32 teacher).
+    compact_per_patch = dense_and_conv_flops(build_compact_audio_encoder())
+    for model in (compact, audio_only):
+        assert model["flops"]["audio"] == round(compact_per_patch * mean_patches)
+        assert model["params"]["total"] == sum(model["params"][part] for part in ("text_encoder", "vggish", "fusion_head"))
+        assert model["params"]["vggish"] == build_compact_audio_encoder().count_params()
+    assert 0 < compact["flops"]["text"] < student["flops"]["text"] and audio_only["flops"]["text"] == 0
+    assert audio_only["params"]["text_encoder"] == 0 and audio_only["flops"]["head"] < compact["flops"]["head"]
     latency = teacher["backends"]["keras"]["latency"]["median_ms"]
     assert teacher["backends"]["keras"]["gflops_per_s"] == pytest.approx(teacher["flops"]["total"] / latency / 1e6)
 
@@ -212,8 +223,9 @@ def test_report_files_exist_and_the_png_loads(benchmark):
     from matplotlib.image import imread
 
     markdown = Path(benchmark.paths["markdown"]).read_text()
-    for label in ("BERT_3-VGGish (teacher)", "BERT_1-VGGish"):
+    for label in ("BERT_3-VGGish (teacher)", "BERT_1-VGGish", "BERT_2x16-AudioCNN (compact)", "AudioCNN (audio only)"):
         assert label in markdown
+    assert "Against the teacher" in markdown
     for heading in ("Inference time per sample", "Throughput", "Peak memory", "Analytic FLOPs",
                     "Time per branch", "Training cost", "Test scores"):
         assert heading in markdown
@@ -221,7 +233,7 @@ def test_report_files_exist_and_the_png_loads(benchmark):
     image = imread(benchmark.paths["png"])
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     accuracy = {model["key"]: [entry["name"] for entry in model["accuracy"]] for model in benchmark.report["models"]}
-    assert accuracy == {"teacher": ["teacher"], "student_k1": ["student + KD"]}
+    assert accuracy == {"teacher": ["teacher"], "student_k1": ["student + KD"], "compact": [], "audio_compact": []}
     assert not any(Path(benchmark.paths["json"]).parent.glob("exports"))
 
 

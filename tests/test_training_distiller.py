@@ -141,12 +141,12 @@ def test_teacher_and_student_can_read_different_inputs():
     assert results["feature_loss"] == pytest.approx(feature.mean(), rel=1e-4)
 
 
-def test_different_hidden_sizes_need_logits_only_distillation():
+def test_different_hidden_sizes_need_a_projection_or_logits_only_distillation():
     inputs, labels = make_examples(4, seed=6)
     dataset = as_dataset(inputs, labels)
     teacher = build_stand_in_model(seed=10, hidden_size=8)
 
-    with pytest.raises(ValueError, match="hidden size 6 but the teacher's have 8"):
+    with pytest.raises(ValueError, match="hidden size 6 but the teacher's have 8.*feature_projection"):
         compiled_distiller(teacher, build_stand_in_model(seed=20, hidden_size=6)).fit(
             dataset, epochs=1, verbose=0
         )
@@ -156,6 +156,36 @@ def test_different_hidden_sizes_need_logits_only_distillation():
     history = logits_only.fit(dataset, epochs=1, verbose=0).history
     assert history["feature_loss"] == [0.0]
     assert history["kl_loss"][0] > 0
+
+
+def test_a_projection_to_the_teachers_width_defines_the_feature_loss_and_stays_out_of_the_student(tmp_path):
+    inputs, labels = make_examples(6, seed=7)
+    teacher = build_stand_in_model(seed=10, hidden_size=8)
+    student = build_stand_in_model(seed=20, hidden_size=4, name="narrow")
+    kernel = np.arange(32, dtype="float32").reshape(4, 8) / 32.0 - 0.5
+    bias = np.linspace(-0.2, 0.2, 8).astype("float32")
+    projection = keras.layers.Dense(
+        8, kernel_initializer=keras.initializers.Constant(kernel), bias_initializer=keras.initializers.Constant(bias)
+    )
+    distiller = compiled_distiller(teacher, student, feature_projection=projection)
+
+    teacher_outputs, student_outputs = teacher.predict(inputs, verbose=0), student.predict(inputs, verbose=0)
+    parts = distiller.compute_loss_parts(labels, teacher_outputs, student_outputs, inputs)
+    # By hand: project the student's tokens, then the mean squared error over real tokens and 8 widths.
+    projected = student_outputs["text_features"] @ kernel + bias
+    squared = ((projected - teacher_outputs["text_features"]) ** 2).sum(-1)
+    mask = inputs["padding_mask"]
+    expected = (squared * mask).sum(-1) / (mask.sum(-1) * 8)
+    np.testing.assert_allclose(parts["feature_loss"].numpy(), expected, rtol=1e-5)
+
+    distiller.fit(as_dataset(inputs, labels), epochs=1, verbose=0)
+    assert not np.allclose(projection.kernel.numpy(), kernel)  # it trains with the student
+    student_weights = {id(weight) for weight in student.weights}
+    assert not any(id(weight) in student_weights for weight in projection.weights)
+    student.save(tmp_path / "student.keras")
+    reloaded = keras.saving.load_model(tmp_path / "student.keras")
+    assert reloaded.count_params() == student.count_params()
+    assert "text_features" in reloaded.output and reloaded.output["text_features"].shape[-1] == 4
 
 
 def test_bad_arguments_get_clear_errors():

@@ -106,3 +106,47 @@ def test_two_local_workers_train_to_the_end_in_sync(tmp_path):
     # A plain functional model with MultiReplicaFitMixin trains across workers too.
     np.testing.assert_array_equal(first["supervised_workers"], second["supervised_workers"])
     assert np.abs(first["supervised_workers"] - first["supervised_initial"]).max() > 1e-2
+
+
+def test_only_the_chief_writes_to_the_shared_directory():
+    from ser_keras.training.workers import WorkerRole
+
+    def role(task_type, index, with_chief=False):
+        cluster = {"worker": ["a:1", "b:2"], **({"chief": ["c:3"]} if with_chief else {})}
+        return WorkerRole.from_tf_config(json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}}))
+
+    assert [role("worker", 0).is_chief, role("worker", 1).is_chief] == [True, False]
+    assert [role("chief", 0, True).is_chief, role("worker", 0, True).is_chief] == [True, False]
+    assert WorkerRole.from_tf_config("").is_chief
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid"):
+        WorkerRole.from_tf_config("{not json")
+
+
+def test_a_non_chief_worker_starts_from_the_chiefs_resume_state_and_leaves_nothing(tmp_path):
+    from ser_keras.training.workers import WorkerRole, worker_output_dir
+
+    shared = tmp_path / "shared"
+    (shared / "teachers" / "abc" / "backup").mkdir(parents=True)
+    (shared / "teachers" / "abc" / "backup" / "training_metadata.json").write_text('{"epoch": 3}')
+    (shared / "teachers" / "other").mkdir()
+    (shared / "cache").mkdir()
+    (shared / "cache" / "text.npz").write_bytes(b"features")
+    (shared / "cache" / "audio.npz.tmp").write_bytes(b"half written")
+    stale = shared / ".workers" / "worker-1" / "stale.txt"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from a killed run")
+
+    with worker_output_dir(str(shared), WorkerRole(), copied=["teachers/abc"]) as output_dir:
+        assert output_dir == str(shared)  # the chief writes in place
+    with worker_output_dir(str(shared), WorkerRole("worker", 1), copied=["teachers/abc", "absent"],
+                           linked=["cache"]) as output_dir:
+        own = Path(output_dir)
+        assert own == shared / ".workers" / "worker-1"
+        assert sorted(p.relative_to(own).as_posix() for p in own.rglob("*") if p.is_file()) == [
+            "cache/text.npz", "teachers/abc/backup/training_metadata.json",
+        ]
+        # A copy: the worker's writes leave the chief's backup as it was.
+        (own / "teachers" / "abc" / "backup" / "training_metadata.json").write_text('{"epoch": 4}')
+        assert os.path.samefile(own / "cache" / "text.npz", shared / "cache" / "text.npz")
+    assert (shared / "teachers" / "abc" / "backup" / "training_metadata.json").read_text() == '{"epoch": 3}'
+    assert not (shared / ".workers" / "worker-1").exists()

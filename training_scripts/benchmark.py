@@ -72,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="text layers of the teacher then each student (default: all of the preset's then 4 2 1; "
         "--params: 12 6 4 2)",
     )
+    models.add_argument(
+        "--compact", nargs="*", choices=("compact", "audio-compact"), default=None,
+        help="also measure the compact students (narrow BERT + compact audio CNN; the audio CNN alone) "
+        "beside the teacher, with the compact audio CNN instead of VGGish (default: both; none: skip)",
+    )
     models.add_argument("--vggish-weights", default=None, help="VGGish weights (default: random)")
 
     data = parser.add_argument_group("data")
@@ -153,6 +158,7 @@ def benchmark_config(args: argparse.Namespace):
         text_preset=args.text_preset,
         teacher_layers=teacher_layers,
         student_layers=student_layers,
+        compact_students=tuple(("compact", "audio-compact") if args.compact is None else args.compact),
         vggish_weights=args.vggish_weights,
         dataset=args.dataset,
         data_dir=args.data_dir,

@@ -70,16 +70,19 @@ def attention_block_flops(sequence_length: int, width: int, output_dim: int) -> 
     return 2 * macs
 
 
-def fusion_head_flops(sequence_length: int, text_dim: int, num_patches: int, num_classes: int) -> int:
+def fusion_head_flops(sequence_length: int, text_dim: int | None, num_patches: int, num_classes: int) -> int:
     """FLOPs of the 3M-SER fusion head on `sequence_length` tokens and `num_patches` audio patches.
+
+    `text_dim=None`: an audio-only head (no text block; the fused sequence is the patches).
 
     Example:
 
-    >>> fusion_head_flops(48, 384, 2, 4) > 0
+    >>> fusion_head_flops(48, 384, 2, 4) > fusion_head_flops(48, None, 2, 4) > 0
     True
     """
-    text = attention_block_flops(sequence_length, text_dim, FUSION_DIM)
-    fused = attention_block_flops(sequence_length + num_patches, FUSION_DIM, FUSION_DIM)
+    text = attention_block_flops(sequence_length, text_dim, FUSION_DIM) if text_dim else 0
+    fused_length = num_patches + (sequence_length if text_dim else 0)
+    fused = attention_block_flops(fused_length, FUSION_DIM, FUSION_DIM)
     classifier = 2 * (FUSION_DIM * CLASSIFIER_UNITS + CLASSIFIER_UNITS * num_classes)
     return text + fused + classifier
 
@@ -147,7 +150,7 @@ class FlopsBreakdown:
 
 
 def model_flops(
-    text_encoder: keras.Model,
+    text_encoder: keras.Model | None,
     audio_flops_per_patch: int,
     sequence_length: int,
     num_patches: float,
@@ -156,7 +159,8 @@ def model_flops(
     """FLOPs per sample of a 3M-SER model on a transcript padded to `sequence_length` and `num_patches` patches.
 
     Args:
-        text_encoder: the model's `BertBackbone` (its first k layers for a student).
+        text_encoder: the model's `BertBackbone` (its first k layers for a student),
+            or `None` for an audio-only model.
         audio_flops_per_patch: from `dense_and_conv_flops(audio_encoder)`.
         sequence_length: the padded token length.
         num_patches: audio patches of the clip (a mean over clips may be fractional).
@@ -167,11 +171,12 @@ def model_flops(
     >>> model_flops(bert, dense_and_conv_flops(vggish), 48, 2, 4).total  # doctest: +SKIP
     """
     patches_low, fraction = math.floor(num_patches), num_patches - math.floor(num_patches)
-    head = (1 - fraction) * fusion_head_flops(sequence_length, text_encoder.hidden_dim, patches_low, num_classes)
+    text_dim = text_encoder.hidden_dim if text_encoder is not None else None
+    head = (1 - fraction) * fusion_head_flops(sequence_length, text_dim, patches_low, num_classes)
     if fraction:
-        head += fraction * fusion_head_flops(sequence_length, text_encoder.hidden_dim, patches_low + 1, num_classes)
+        head += fraction * fusion_head_flops(sequence_length, text_dim, patches_low + 1, num_classes)
     return FlopsBreakdown(
-        text=bert_flops(text_encoder, sequence_length),
+        text=bert_flops(text_encoder, sequence_length) if text_encoder is not None else 0,
         audio=round(audio_flops_per_patch * num_patches),
         head=round(head),
     )

@@ -44,6 +44,12 @@ class BenchmarkModel:
     role: str
     text_layers: int
     models: SERModels
+    kind: str = "layers"
+
+    @property
+    def audio_encoder(self) -> keras.Model | None:
+        """Its per-patch audio encoder (`None`: a text-only model)."""
+        return self.models.audio_encoder
 
     @property
     def raw_model(self) -> keras.Model:
@@ -97,8 +103,9 @@ def build_benchmark_models(
     student_layers: Sequence[int],
     audio_encoder: keras.Model,
     num_classes: int,
+    compact_students: Sequence[str] = (),
 ) -> list[BenchmarkModel]:
-    """Builds the teacher (first) and each student; all share `audio_encoder`.
+    """Builds the teacher (first) and each student; all but the compact ones share `audio_encoder`.
 
     Args:
         text_preset: the teacher's BERT (`None`: offline MiniLM;
@@ -107,6 +114,9 @@ def build_benchmark_models(
         student_layers: each student's layers (the teacher's first k).
         audio_encoder: the per-patch audio encoder (VGGish).
         num_classes: classifier outputs.
+        compact_students: named compact students (`COMPACT_STUDENTS`), with
+            the compact audio CNN instead of `audio_encoder` (random weights:
+            latency does not depend on them).
 
     Raises:
         ValueError: a student with more layers than the teacher.
@@ -122,7 +132,7 @@ def build_benchmark_models(
         raise ValueError(f"Student layers {too_deep} are outside 1..{depth}, the teacher's depth.")
     encoders = [("teacher", depth, teacher_encoder)]
     encoders += [(f"student_k{k}", k, _text_encoder(text_preset, k)) for k in student_layers]
-    return [
+    models = [
         BenchmarkModel(
             key=key,
             label=model_label(layers, key == "teacher"),
@@ -132,3 +142,23 @@ def build_benchmark_models(
         )
         for key, layers, encoder in encoders
     ]
+    return models + [_compact_model(kind, teacher_encoder, num_classes) for kind in compact_students]
+
+
+def _compact_model(kind: str, teacher_encoder: keras.Model, num_classes: int) -> BenchmarkModel:
+    from ser_keras.experiment.job import compact_student_label
+    from ser_keras.models.audio_cnn import build_compact_audio_encoder
+    from ser_keras.text.narrow import build_narrow_text_encoder, compact_text_spec
+
+    audio_encoder = build_compact_audio_encoder()
+    key = kind.replace("-", "_")
+    if kind == "audio-compact":
+        models = build_ser_models(None, audio_encoder, num_classes=num_classes, pooling="mean", modality="audio",
+                                  name=key)
+        label = compact_student_label(kind, 0, 0, "AudioCNN")
+    else:
+        text_encoder = build_narrow_text_encoder(teacher_encoder, compact_text_spec(teacher_encoder))
+        models = build_ser_models(text_encoder, audio_encoder, num_classes=num_classes, name=key)
+        label = compact_student_label(kind, text_encoder.num_layers, text_encoder.hidden_dim, "AudioCNN")
+    layers = int(models.text_encoder.num_layers) if models.text_encoder is not None else 0
+    return BenchmarkModel(key=key, label=label, role="student", text_layers=layers, models=models, kind=kind)

@@ -56,7 +56,8 @@ def accuracy_from_results(results_path: str | os.PathLike) -> list[dict[str, Any
     """The test scores of a trained run's `results.json` (written by the distillation job).
 
     Returns:
-        One entry per trained model: `name`, `text_layers`, `role`, `distilled`, `test`.
+        One entry per trained model: `name`, `text_layers`, `kind` (`"layers"`, or
+        the compact student's name), `role`, `distilled`, `test`.
 
     Raises:
         ValueError: the file is not a job's results JSON.
@@ -73,6 +74,7 @@ def accuracy_from_results(results_path: str | os.PathLike) -> list[dict[str, Any
             {
                 "name": model["name"],
                 "text_layers": int(model["text_layers"]),
+                "kind": model.get("extra", {}).get("student_kind", "layers"),
                 "role": model.get("role", "student"),
                 "distilled": bool(model.get("distilled", False)),
                 "test": {key: float(model["test"][key]) for key in TABLE_METRICS if key in model["test"]},
@@ -109,7 +111,7 @@ def load_report(path: str | os.PathLike) -> dict:
 
 
 def attach_accuracy(report: dict, accuracy: list[dict[str, Any]], results_path: str | None = None) -> dict:
-    """Gives every benchmarked model the test scores of the trained models of its depth.
+    """Gives every benchmarked model the test scores of the trained models of its kind and depth.
 
     Latency does not depend on weights, so a benchmark of random weights and a
     trained run's scores (`accuracy_from_results`) combine into the accuracy
@@ -124,7 +126,11 @@ def attach_accuracy(report: dict, accuracy: list[dict[str, Any]], results_path: 
     'BERT_2-VGGish + KD'
     """
     for model in report["models"]:
-        model["accuracy"] = [entry for entry in accuracy if entry["text_layers"] == model["text_layers"]]
+        kind = model.get("kind", "layers")
+        model["accuracy"] = [
+            entry for entry in accuracy
+            if entry["text_layers"] == model["text_layers"] and entry.get("kind", "layers") == kind
+        ]
     matched = {entry["name"] for model in report["models"] for entry in model["accuracy"]}
     unmatched = {entry["name"] for entry in accuracy} - matched
     if unmatched:
@@ -187,7 +193,7 @@ def benchmark_markdown(report: dict) -> str:
         "## Analytic FLOPs per sample (GFLOP; matmuls and convolutions, 1 MAC = 2 FLOPs)",
         "",
         *_table(
-            ["model", "BERT", "audio (VGGish)", "fusion head", "total", "total params (M)"],
+            ["model", "BERT", "audio encoder", "fusion head", "total", "total params (M)"],
             [
                 [
                     model["label"],
@@ -198,15 +204,22 @@ def benchmark_markdown(report: dict) -> str:
             ],
         ),
         "",
+        "## Against the teacher (same run): how many times fewer parameters and FLOPs, latency ratio",
+        "",
+        *_table(
+            ["model", "params: x fewer", "FLOPs: x fewer", "latency ratio (keras)", "latency ratio (tflite_dynamic)"],
+            [_against_teacher_row(model, report["models"][0]) for model in report["models"][1:]],
+        ),
+        "",
         "## Time per branch (ms; Keras tf.function, batch 1, median)",
         "",
         *_table(
-            ["model", "log-mel front end", "VGGish", "audio branch", "tokenizer", "BERT", "text branch",
+            ["model", "log-mel front end", "audio encoder", "audio branch", "tokenizer", "BERT", "text branch",
              "fusion head", "sum", "whole model (keras)"],
             [_branch_row(model) for model in report["models"]],
         ),
         "",
-        "Audio branch = front end + VGGish; text branch = tokenizer + BERT. The whole-model figure "
+        "Audio branch = front end + audio encoder; text branch = tokenizer + BERT. The whole-model figure "
         "excludes the front end and tokenizer (as every backend above).",
         "",
     ]
@@ -248,6 +261,17 @@ def benchmark_markdown(report: dict) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _against_teacher_row(model: dict, teacher: dict) -> list[str]:
+    params, teacher_params = _get(model, "params", "total"), _get(teacher, "params", "total")
+    return [
+        model["label"],
+        _cell(teacher_params / params if params and teacher_params else None, 1),
+        _cell(teacher["flops"]["total"] / model["flops"]["total"] if model["flops"]["total"] else None, 1),
+        _cell(_get(model, "backends", "keras", "ratio_to_teacher"), 3),
+        _cell(_get(model, "backends", "tflite_dynamic", "ratio_to_teacher"), 3),
+    ]
 
 
 def _branch_row(model: dict) -> list[str]:

@@ -57,6 +57,8 @@ class BenchmarkConfig:
             `"bert_base_en_uncased"`: the paper's, random weights).
         teacher_layers: the teacher's layers (`None`: all).
         student_layers: each student's layers.
+        compact_students: named compact students (`compact`, `audio-compact`),
+            measured with the compact audio CNN instead of VGGish.
         vggish_weights: VGGish weights (`None`: random; latency does not depend on them).
         dataset, data_dir, manifest: the corpus, as for the distillation job.
         sequence_length: tokens per transcript (padded).
@@ -91,6 +93,7 @@ class BenchmarkConfig:
     text_preset: str | None = None
     teacher_layers: int | None = None
     student_layers: tuple[int, ...] = (4, 2, 1)
+    compact_students: tuple[str, ...] = ()
     vggish_weights: str | None = None
     dataset: str = "demo"
     data_dir: str | None = None
@@ -240,7 +243,8 @@ def run_benchmark(config: BenchmarkConfig, audio_encoder: keras.Model | None = N
 
         audio_encoder = build_vggish(weights=config.vggish_weights)
     models = build_benchmark_models(
-        config.text_preset, config.teacher_layers, config.student_layers, audio_encoder, len(label_names)
+        config.text_preset, config.teacher_layers, config.student_layers, audio_encoder, len(label_names),
+        compact_students=config.compact_students,
     )
     progress.log("Built %s.", ", ".join(model.label for model in models))
 
@@ -256,14 +260,18 @@ def run_benchmark(config: BenchmarkConfig, audio_encoder: keras.Model | None = N
     progress.log("Inputs: %d test clips (mean %.2f patches); %d calibration clips.", len(clips), mean_patches,
                  len(calibration or []))
 
-    audio_per_patch = dense_and_conv_flops(audio_encoder)
-    audio_branch = audio_branch_latency(audio_encoder, [clip.waveform for clip in clips], repeats=config.repeats)
-    progress.log("Audio branch: %s.", audio_branch)
+    audio_figures = {}  # per audio encoder: FLOPs per patch and branch latency
+    for model in models:
+        encoder = model.audio_encoder
+        if id(encoder) not in audio_figures:
+            branch = audio_branch_latency(encoder, [clip.waveform for clip in clips], repeats=config.repeats)
+            audio_figures[id(encoder)] = (dense_and_conv_flops(encoder), branch)
+            progress.log("Audio branch (%s): %s.", encoder.name, branch)
     parameters = {
         row.num_text_layers: row.to_dict()
         for row in parameter_table(
             models[0].models.text_encoder,
-            layer_counts=sorted({model.text_layers for model in models}, reverse=True),
+            layer_counts=sorted({model.text_layers for model in models if model.kind == "layers"}, reverse=True),
             vggish_parameters=audio_encoder.count_params(),
             num_classes=len(label_names),
         )
@@ -286,11 +294,14 @@ def run_benchmark(config: BenchmarkConfig, audio_encoder: keras.Model | None = N
                 cache_dir=os.path.join(work_dir, "cache"),
             )
         for model in models:
+            audio_per_patch, audio_branch = audio_figures[id(model.audio_encoder)]
             entries.append(
-                _benchmark_model(config, model, preprocessor, label_names, clips, batch, calibration, audio_encoder,
+                _benchmark_model(config, model, preprocessor, label_names, clips, batch, calibration,
                                  audio_per_patch, audio_branch, training_clips, recipe, work_dir, progress)
             )
-            entries[-1]["params"] = parameters.get(model.text_layers, {})
+            entries[-1]["params"] = (
+                parameters.get(model.text_layers, {}) if model.kind == "layers" else _component_parameters(model)
+            )
     finally:
         if not config.keep_exports:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -331,21 +342,38 @@ def run_benchmark(config: BenchmarkConfig, audio_encoder: keras.Model | None = N
 
 def _title(config: BenchmarkConfig, models: list[BenchmarkModel]) -> str:
     preset = config.text_preset or "MiniLM (offline default)"
-    return f"{preset}, teacher {models[0].text_layers} layers, students {list(config.student_layers)}, {config.dataset} corpus"
+    students = [*config.student_layers, *config.compact_students]
+    return f"{preset}, teacher {models[0].text_layers} layers, students {students}, {config.dataset} corpus"
 
 
-def _benchmark_model(config, model, preprocessor, label_names, clips, batch, calibration, audio_encoder,
+def _component_parameters(model: BenchmarkModel) -> dict[str, int]:
+    """Parameters by component of a compact student (outside the paper's table)."""
+    counts = {
+        "text_encoder": model.models.text_encoder.count_params() if model.models.text_encoder is not None else 0,
+        "vggish": model.audio_encoder.count_params(),  # the audio encoder's column
+        "fusion_head": model.models.head.count_params(),
+    }
+    return {**counts, "total": sum(counts.values())}
+
+
+def _benchmark_model(config, model, preprocessor, label_names, clips, batch, calibration,
                      audio_per_patch, audio_branch, training_clips, recipe, work_dir, progress) -> dict:
     samples = [clip.inputs for clip in clips]
+    if model.models.text_encoder is None:  # audio only: its raw model takes no tokens
+        samples = [{key: sample[key] for key in model.raw_model.input} for sample in samples]
+        batch = {key: batch[key] for key in model.raw_model.input} if batch is not None else None
+        if calibration is not None:
+            calibration = [{key: inputs[key] for key in model.raw_model.input} for inputs in calibration]
     flops = model_flops(
         model.models.text_encoder, audio_per_patch, config.sequence_length,
         float(np.mean([clip.num_patches for clip in clips])), len(label_names),
     )
     branches = dict(audio_branch)
-    branches.update(
-        text_branch_latency(model.models.text_encoder, model.models.head, preprocessor,
-                            [clip.text for clip in clips], samples, audio_encoder, repeats=config.repeats)
-    )
+    if model.models.text_encoder is not None:
+        branches.update(
+            text_branch_latency(model.models.text_encoder, model.models.head, preprocessor,
+                                [clip.text for clip in clips], samples, model.audio_encoder, repeats=config.repeats)
+        )
     artifacts = ModelArtifacts(model.raw_model, preprocessor, label_names, os.path.join(work_dir, model.key), calibration)
     backends = {}
     try:
@@ -355,9 +383,10 @@ def _benchmark_model(config, model, preprocessor, label_names, clips, batch, cal
         if not config.keep_exports:
             artifacts.remove()
     training = {}
-    if training_clips is not None and (config.training_models is None or model.key in config.training_models):
+    measured = config.training_models is None or model.key in config.training_models
+    if training_clips is not None and measured and model.kind == "layers":
         training = measure_training_cost(
-            model, training_clips, preprocessor, audio_encoder, label_names, recipe,
+            model, training_clips, preprocessor, model.audio_encoder, label_names, recipe,
             steps=config.training_steps, warmup=config.training_warmup,
         )
         progress.log("%s training: %s s per epoch.", model.label,
@@ -367,6 +396,7 @@ def _benchmark_model(config, model, preprocessor, label_names, clips, batch, cal
         "label": model.label,
         "role": model.role,
         "text_layers": model.text_layers,
+        "kind": model.kind,
         "flops": flops.to_dict(),
         "branches": branches,
         "backends": backends,

@@ -41,6 +41,10 @@ MODALITIES = ("multimodal", "text", "audio")
 POOLINGS = ("cls", "mean", "max")
 #: Audio encoders: VGGish frozen (the paper), VGGish fine-tuned from the labels, the compact CNN.
 AUDIO_ENCODERS = ("vggish", "vggish-tuned", "compact")
+
+#: Named students beside the layer counts: `compact` (narrow text student + compact audio
+#: encoder + fusion head) and `audio-compact` (compact audio encoder + audio-only head).
+COMPACT_STUDENTS = ("compact", "audio-compact")
 #: Tokens per transcript: IEMOCAP's longest 1% of turns are longer than 48 tokens (the 95th
 #: percentile is 45, the maximum 124); batches are trimmed to their longest text, so the
 #: extra length costs nothing on short transcripts.
@@ -119,6 +123,10 @@ class ModelConfig:
             teacher, a Hugging Face handle or a local directory.
         teacher_layers: layers of the teacher's BERT (`None`: all).
         student_layers: the students' layer counts (first k of the teacher's).
+        compact_students: named students from `COMPACT_STUDENTS`: `"compact"`
+            (a narrow BERT, 2 layers x 128, + the compact audio encoder) and
+            `"audio-compact"` (the compact audio encoder alone, for clips
+            without transcripts), both distilled from the multimodal teacher.
         vggish_weights: VGGish checkpoint, SavedModel directory or TF-Hub handle
             (`None`: random weights, with a warning).
         audio_encoder: `"vggish"` (frozen, the paper's setting), `"vggish-tuned"`
@@ -142,6 +150,7 @@ class ModelConfig:
     text_preset: str | None = None
     teacher_layers: int | None = None
     student_layers: tuple[int, ...] = (4, 2, 1)
+    compact_students: tuple[str, ...] = ()
     vggish_weights: str | None = None
     audio_encoder: str | None = None
     modality: str = "multimodal"
@@ -161,6 +170,8 @@ class ModelConfig:
             _check_choice("audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
         if any(k < 1 for k in self.student_layers):
             raise ValueError(f"student layer counts must be >= 1; got {self.student_layers}.")
+        for name in self.compact_students:
+            _check_choice("compact student", name, COMPACT_STUDENTS)
 
     @property
     def pooling_kind(self) -> str:
@@ -237,6 +248,7 @@ class DistillJobConfig:
             relevant.pop(key)
         if teacher_only:
             relevant["model"].pop("student_layers")
+            relevant["model"].pop("compact_students")
             relevant["model"].pop("baselines")
             relevant["recipe"].pop("distillation")
         relevant["training_format"] = TRAINING_FORMAT
@@ -284,7 +296,11 @@ def quick_config(config: DistillJobConfig) -> DistillJobConfig:
     return dataclasses.replace(
         config,
         data=dataclasses.replace(config.data, limit_per_split=config.data.limit_per_split or 64),
-        model=dataclasses.replace(config.model, student_layers=config.model.student_layers[-1:]),
+        model=dataclasses.replace(
+            config.model,
+            student_layers=config.model.student_layers[-1:],
+            compact_students=() if config.model.student_layers else config.model.compact_students[-1:],
+        ),
         recipe=recipe,
         run_name=config.run_name + "_quick",
         latency_runs=min(config.latency_runs, 10),
@@ -296,11 +312,48 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
 
 
-def _layers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
+def compact_student_label(kind: str, text_layers: int, text_width: int, audio_label: str | None) -> str:
+    """The Table II name of a compact student (before any " + KD").
+
+    Example:
+
+    >>> compact_student_label("compact", 2, 128, "AudioCNN"), compact_student_label("audio-compact", 0, 0, "AudioCNN")
+    ('BERT_2x128-AudioCNN (compact)', 'AudioCNN (audio only)')
+    """
+    if kind == "audio-compact":
+        return f"{audio_label} (audio only)"
+    text = f"BERT_{text_layers}x{text_width}"
+    return "-".join(part for part in (text, audio_label) if part) + " (compact)"
+
+
+#: `--students` by default: three students that keep the teacher's width.
+DEFAULT_STUDENTS = ((4, 2, 1), ())
+
+
+def parse_students(text: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """`--students`: layer counts and compact-student names, comma-separated.
+
+    Example:
+
+    >>> parse_students("4,2,compact,audio-compact")
+    ((4, 2), ('compact', 'audio-compact'))
+    """
+    layers, names = [], []
+    for part in (part.strip() for part in text.split(",")):
+        if not part:
+            continue
+        if part.isdigit() and int(part) >= 1:
+            layers.append(int(part))
+        elif part in COMPACT_STUDENTS:
+            names.append(part)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"unknown student {part!r}: give layer counts (positive integers: the first k layers of the "
+                f"teacher's BERT) or compact students ({', '.join(COMPACT_STUDENTS)}), comma-separated"
+            )
+    if len(set(layers)) < len(layers) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"a student is listed twice in {text!r}")
+    return tuple(layers), tuple(names)
 
 
 def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "demo") -> None:
@@ -341,8 +394,11 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                        help="teacher BERT: default the offline MiniLM; bert_base_en_uncased for the paper's teacher; "
                             "a Hugging Face handle or a local directory")
     model.add_argument("--teacher-layers", type=int, help="layers of the teacher's BERT (default: all)")
-    model.add_argument("--students", type=_layers, default=(4, 2, 1),
-                       help="comma-separated layer counts of the students (default: 4,2,1; paper: 6,4,2)")
+    model.add_argument("--students", type=parse_students, default=DEFAULT_STUDENTS,
+                       help="comma-separated students: layer counts (the first k layers of the teacher's BERT) "
+                            "and compact students: compact (narrow BERT 2x128 + compact audio CNN), "
+                            "audio-compact (compact audio CNN alone, no transcript needed) "
+                            "(default: 4,2,1; paper: 6,4,2)")
     model.add_argument("--vggish-weights", default=None,
                        help="VGGish checkpoint, SavedModel directory or TF-Hub handle (default: random, with a warning)")
     model.add_argument("--audio-encoder", choices=AUDIO_ENCODERS, default=None,
@@ -416,7 +472,8 @@ def job_config_from_args(args: argparse.Namespace) -> DistillJobConfig:
         model=ModelConfig(
             text_preset=args.text_preset,
             teacher_layers=args.teacher_layers,
-            student_layers=tuple(args.students),
+            student_layers=args.students[0],
+            compact_students=args.students[1],
             vggish_weights=args.vggish_weights,
             audio_encoder=args.audio_encoder,
             modality=args.modality,

@@ -38,18 +38,20 @@ from ser_keras.data import Corpus, EncoderCache, Splits
 from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
 from ser_keras.experiment.audio_stage import AudioBranch, build_audio_encoder, prepare_audio_encoder
 from ser_keras.experiment.data import check_corpus_modalities, job_folds, load_corpus
-from ser_keras.experiment.job import DistillJobConfig
+from ser_keras.experiment.job import DistillJobConfig, compact_student_label
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
 from ser_keras.models import build_raw_model, parameter_table
-from ser_keras.models.fusion import uses_audio, uses_text
+from ser_keras.models.fusion import AUDIO_EMBEDDINGS, uses_audio, uses_text
 from ser_keras.reporting import TABLE_METRICS, ModelResult, results_markdown, save_results
 from ser_keras.text import load_text_encoder, load_text_preprocessor
+from ser_keras.text.narrow import build_narrow_text_encoder, compact_text_spec
 from ser_keras.text.tokenizer import count_truncated
 from ser_keras.training import get_strategy, predicts_one_class, save_confusion_matrix_png
 from ser_keras.training.metrics import confusion_matrix_png
 from ser_keras.training.tensorboard import log_confusion_matrix, log_hparams, log_scores, log_text
+from ser_keras.training.workers import WorkerRole, worker_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,27 @@ class JobOutputs:
     confusion_matrices: list[str] = field(default_factory=list)
     exports: dict[str, str] = field(default_factory=dict)
     skipped_summary: str = ""
+
+    def relocated(self, old_root: str, new_root: str) -> JobOutputs:
+        """The same outputs with every path under `old_root` moved under `new_root`.
+
+        Example:
+
+        >>> JobOutputs("tmp/run", "tmp/run/tb", [], {}).relocated("tmp", "out").log_dir
+        'out/run/tb'
+        """
+
+        def move(path: str) -> str:
+            return os.path.join(new_root, os.path.relpath(path, old_root))
+
+        return dataclasses.replace(
+            self,
+            run_dir=move(self.run_dir),
+            log_dir=move(self.log_dir),
+            results_paths={key: move(path) for key, path in self.results_paths.items()},
+            confusion_matrices=[move(path) for path in self.confusion_matrices],
+            exports={key: move(path) for key, path in self.exports.items()},
+        )
 
     def describe(self) -> str:
         """A human-readable list of the outputs.
@@ -139,12 +162,71 @@ class _ModelMeasurer:
         return measure_latency(predict, samples, warmup=3, repeats=self.runs)["median_ms"]
 
 
-def _display_name(key: str, layers: int, distilled: bool, audio_label: str | None = "VGGish") -> str:
-    parts = ([f"BERT_{layers}"] if layers else []) + ([audio_label] if audio_label else [])
-    name = "-".join(parts)
+def _display_name(key: str, model: TrainedModel, audio_label: str | None = "VGGish") -> str:
+    """The Table II name: `BERT_k-VGGish + KD`, `BERT_2x128-AudioCNN (compact)`, ..."""
+    if model.kind != "layers":
+        width = model.models.text_encoder.hidden_dim if model.models.text_encoder is not None else 0
+        name = compact_student_label(model.kind, model.text_layers, width, audio_label)
+    else:
+        name = "-".join(([f"BERT_{model.text_layers}"] if model.text_layers else []) + ([audio_label] if audio_label else []))
     if key == "teacher":
         return f"{name} (teacher)"
-    return name + (" + KD" if distilled else "")
+    return name + (" + KD" if model.distilled else "")
+
+
+def _component_parameters(model: TrainedModel, audio_parameters: int) -> dict[str, int]:
+    """Parameters by component of a model outside the paper's table (compact students)."""
+    text = model.models.text_encoder.count_params() if model.models.text_encoder is not None else 0
+    audio = audio_parameters if AUDIO_EMBEDDINGS in model.models.head.input else 0
+    head = model.models.head.count_params()
+    return {"text_encoder": text, "vggish": audio, "fusion_head": head, "total": text + audio + head}
+
+
+def _train_compact_student(
+    spec: str,
+    config: DistillJobConfig,
+    trainer: FoldTrainer,
+    student_dir: str,
+    teacher: TrainedModel,
+    teacher_encoder: keras.Model | None,
+    teacher_features: dict | None,
+    cache: EncoderCache,
+    items: list,
+    preprocessor,
+    strategy: tf.distribute.Strategy,
+    has_audio: bool,
+) -> dict[str, TrainedModel]:
+    """Trains one named compact student (`COMPACT_STUDENTS`) with and without distillation."""
+    if spec == "compact" and teacher_encoder is None or spec == "audio-compact" and not has_audio:
+        logger.warning("The %s student needs the %s branch, which this job does not have: skipped.",
+                       spec, "text" if spec == "compact" else "audio")
+        return {}
+    initial_weights, features, modality = None, None, "audio"
+    if spec == "compact":
+        text_spec = compact_text_spec(teacher_encoder)
+        # Its random layers must not depend on what ran before (a resumed job skips training).
+        keras.utils.set_random_seed(config.recipe.seed)
+        with strategy.scope():
+            encoder = build_narrow_text_encoder(teacher_encoder, text_spec)
+        initial_weights = encoder.get_weights()
+        features = cache.text_features(items, encoder, preprocessor)
+        modality = config.model.modality
+    trained = {}
+    for distilled in (False, True) if config.model.baselines else (True,):
+        name = spec.replace("-", "_") + ("_kd" if distilled else "")
+        encoder = None
+        if initial_weights is not None:  # each variant starts from the same initial encoder
+            with strategy.scope():
+                encoder = build_narrow_text_encoder(teacher_encoder, text_spec, from_teacher=False)
+            encoder.set_weights(initial_weights)
+        model = trainer.train(
+            name, student_dir, encoder, features,
+            teacher=teacher if distilled else None,
+            teacher_features=teacher_features if distilled else None,
+            modality=modality,
+        )
+        trained[name] = dataclasses.replace(model, kind=spec)
+    return trained
 
 
 def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
@@ -203,13 +285,36 @@ def _teacher_dir(config: DistillJobConfig, fold_name: str) -> str:
     return os.path.join(config.output_dir, "teachers", config.teacher_fingerprint(), fold_name)
 
 
+def _student_dir(config: DistillJobConfig, fold_name: str) -> str:
+    """A fold's students, in the run directory."""
+    return os.path.join(config.run_dir, "models", config.training_fingerprint(), fold_name)
+
+
 def run_distill_job(config: DistillJobConfig) -> JobOutputs:
     """Runs the whole job described by `config` and returns where its outputs are.
 
     Example:
 
     >>> print(run_distill_job(DistillJobConfig()).describe())  # doctest: +SKIP
+
+    Under several workers (`TF_CONFIG`) only the chief writes to
+    `config.output_dir`; the others write to a directory of their own
+    (`ser_keras.training.workers`), and return where the chief's outputs are.
     """
+    role = WorkerRole.from_environment()
+    shared_dir = config.output_dir
+    resume_state = (
+        os.path.relpath(_teacher_dir(config, ""), shared_dir),
+        os.path.relpath(_student_dir(config, ""), shared_dir),
+    )
+    with worker_output_dir(shared_dir, role, copied=resume_state, linked=("cache",)) as output_dir:
+        if role.is_chief:
+            return _run_job(config)
+        outputs = _run_job(dataclasses.replace(config, output_dir=output_dir, export=False))
+        return outputs.relocated(output_dir, shared_dir)
+
+
+def _run_job(config: DistillJobConfig) -> JobOutputs:
     keras.utils.set_random_seed(config.recipe.seed)
     tf.config.experimental.enable_op_determinism()
     run_dir = config.run_dir
@@ -311,7 +416,7 @@ def _run_fold(
     """Trains and scores one fold's models; also returns the frozen text features (for the probes)."""
     fold_log_dir = log_dir if fold_name == "main" else os.path.join(log_dir, fold_name)
     teacher_dir = _teacher_dir(config, fold_name)
-    student_dir = os.path.join(config.run_dir, "models", config.training_fingerprint(), fold_name)
+    student_dir = _student_dir(config, fold_name)
     fold = FoldData(fold_name, splits, fold_log_dir, tuple(corpus.label_names))
     trainer = FoldTrainer(
         fold, config.recipe, preprocessor, audio.embeddings if audio else None, strategy,
@@ -345,6 +450,12 @@ def _run_fold(
                 teacher_features=tuned_teacher_features if distilled else None,
             )
 
+    for spec in config.model.compact_students:
+        trained.update(_train_compact_student(
+            spec, config, trainer, student_dir, teacher, teacher_encoder, tuned_teacher_features, cache, items,
+            preprocessor, strategy, has_audio=audio is not None,
+        ))
+
     audio_parameters = audio.encoder.count_params() if audio else 0
     parameter_rows = {}
     if teacher_encoder is not None:
@@ -365,7 +476,7 @@ def _run_fold(
     results = []
     for name, model in trained.items():
         scores = {split: trainer.evaluate(model, getattr(splits, split)) for split in ("validation", "test")}
-        display = _display_name(name, model.text_layers, model.distilled, audio.label if audio else None)
+        display = _display_name(name, model, audio.label if audio else None)
         suffix = "" if fold_name == "main" else f"_{fold_name}"
         png_path = os.path.join(confusion_dir, f"{name}{suffix}_test.png")
         save_confusion_matrix_png(
@@ -390,8 +501,8 @@ def _run_fold(
             },
             flat_scores,
         )
-        row = parameter_rows.get(model.text_layers)
-        params = row.to_dict() if row else {"total": model.models.head.count_params() + audio_parameters}
+        row = parameter_rows.get(model.text_layers) if model.kind == "layers" else None
+        params = row.to_dict() if row else _component_parameters(model, audio_parameters)
         collapsed = predicts_one_class(scores["validation"]["confusion_matrix"])
         if collapsed:
             logger.warning(
@@ -411,6 +522,7 @@ def _run_fold(
                 collapsed=collapsed,
                 extra={
                     "model_key": name,
+                    "student_kind": model.kind,
                     "audio_encoder": audio.kind if audio else None,
                     "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()},
                 },

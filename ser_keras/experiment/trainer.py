@@ -34,6 +34,7 @@ from ser_keras.config import Recipe
 from ser_keras.data import Splits, make_dataset
 from ser_keras.data.pipeline import Preprocessor
 from ser_keras.models import SERModels, build_ser_models
+from ser_keras.models.fusion import TEXT_FEATURES, default_pooling
 from ser_keras.training import Distiller, classification_metrics, confusion_matrix, predict_classes
 from ser_keras.training.classifier import build_classifier
 from ser_keras.training.stages import make_optimizer, run_stage
@@ -60,6 +61,9 @@ class FoldData:
 class TrainedModel:
     """A trained teacher or student and what its training recorded.
 
+    `kind` is `"layers"` for the teacher and the students that keep its first
+    k layers, else the name of a compact student (`"compact"`, `"audio-compact"`).
+
     Example:
 
     >>> trained.models.raw_model  # token ids + cached audio embeddings in  # doctest: +SKIP
@@ -70,6 +74,7 @@ class TrainedModel:
     distilled: bool
     models: SERModels
     stages: dict[str, dict] = field(default_factory=dict)
+    kind: str = "layers"
 
 
 def set_text_encoder_trainable(text_encoder: keras.Model, trainable: bool) -> None:
@@ -198,9 +203,24 @@ class FoldTrainer:
             alpha=distillation.alpha,
             temperature=distillation.temperature,
             feature_loss_weight=feature_weight,
+            feature_projection=self._feature_projection(model, teacher_model) if feature_weight > 0 else None,
         )
         trainee.compile(optimizer=optimizer)
         return trainee
+
+    def _feature_projection(self, student: keras.Model, teacher: keras.Model) -> keras.layers.Layer | None:
+        """A linear map from a narrow student's text-feature width to the teacher's (training only)."""
+        student_width = student.output[TEXT_FEATURES].shape[-1]
+        teacher_width = teacher.output[TEXT_FEATURES].shape[-1]
+        if student_width == teacher_width:
+            return None
+        logger.info("Feature loss through a learned projection %d -> %d (not exported).", student_width, teacher_width)
+        projection = keras.layers.Dense(
+            teacher_width, kernel_initializer=keras.initializers.GlorotUniform(seed=self.recipe.seed),
+            name="feature_projection",
+        )
+        projection.build((None, None, student_width))
+        return projection
 
     def train(
         self,
@@ -210,6 +230,7 @@ class FoldTrainer:
         text_features: Mapping[str, np.ndarray] | None,
         teacher: TrainedModel | None = None,
         teacher_features: Mapping[str, np.ndarray] | None = None,
+        modality: str | None = None,
     ) -> TrainedModel:
         """Trains one model through both stages (with distillation when `teacher` is given).
 
@@ -221,20 +242,23 @@ class FoldTrainer:
             text_features: the backbone's cached outputs before training.
             teacher: the trained teacher to distil from, or `None`.
             teacher_features: the trained teacher's cached text features.
+            modality: the model's modality when it differs from the fold's
+                (an audio-only student of a multimodal teacher).
 
         Example:
 
         >>> trained = trainer.train("teacher", "runs/t", encoder, features)  # doctest: +SKIP
         """
-        if teacher is not None and teacher_features is None and text_encoder is not None:
+        if teacher is not None and teacher_features is None and teacher.text_layers:
             raise ValueError("Distillation needs the trained teacher's cached text features.")
+        modality = modality or self.modality
         with self.strategy.scope():
             models = build_ser_models(
                 text_encoder,
                 None,
                 num_classes=len(self.fold.label_names),
-                pooling=self.pooling,
-                modality=self.modality,
+                pooling=self.pooling if modality == self.modality else default_pooling(modality),
+                modality=modality,
                 name=name,
             )
         text_encoder = models.text_encoder  # None for audio-only models

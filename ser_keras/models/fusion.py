@@ -80,6 +80,17 @@ def uses_audio(modality: str) -> bool:
     return modality in ("multimodal", "audio")
 
 
+def default_pooling(modality: str) -> str:
+    """The fused-sequence pooling for a modality: the text's [CLS] position, else the mean.
+
+    Example:
+
+    >>> default_pooling("multimodal"), default_pooling("audio")
+    ('cls', 'mean')
+    """
+    return "cls" if uses_text(modality) else "mean"
+
+
 def _check_modality(modality: str) -> None:
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}.")

@@ -64,6 +64,11 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         feature_loss_weight: weight `>= 0` of the feature MSE (1 in the paper).
             0 distils the logits only; then `"text_features"` outputs and
             `"padding_mask"` are not needed (e.g. audio-only models).
+        feature_projection: a layer mapping the student's text features to the
+            teacher's width, for a student narrower than its teacher (for
+            example `keras.layers.Dense(768)`); it trains with the student but
+            is not part of it, so saving the student leaves it out. `None`:
+            the widths must be equal.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -81,6 +86,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         alpha: float = 0.5,
         temperature: float = 2.0,
         feature_loss_weight: float = 1.0,
+        feature_projection: keras.layers.Layer | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,6 +102,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         self.alpha = float(alpha)
         self.temperature = float(temperature)
         self.feature_loss_weight = float(feature_loss_weight)
+        self.feature_projection = feature_projection
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
         self.ce_loss_tracker = keras.metrics.Mean(name="ce_loss")
@@ -197,8 +204,11 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
                     f"loss needs; got inputs {sorted(student_inputs)}. Add it, or set "
                     "`feature_loss_weight=0.0` to distil the logits only."
                 )
+            student_features = _model_output(student_outputs, "text_features", "student")
+            if self.feature_projection is not None:
+                student_features = self.feature_projection(student_features)
             feature_loss = masked_feature_mse(
-                _model_output(student_outputs, "text_features", "student"),
+                student_features,
                 _model_output(teacher_outputs, "text_features", "teacher"),
                 student_inputs["padding_mask"],
             )

@@ -104,8 +104,9 @@ def masked_feature_mse(
 
     Raises:
         ValueError: if the sequence lengths or hidden sizes differ. Student and
-            teacher share the tokenizer, so lengths match; students keep the
-            teacher's hidden size (as in the paper), so hidden sizes match.
+            teacher share the tokenizer, so lengths match; the paper's students
+            keep the teacher's hidden size, and a narrower student's features
+            go through the Distiller's `feature_projection` first.
 
     Example:
 
@@ -119,9 +120,10 @@ def masked_feature_mse(
         if student_shape[-1] != teacher_shape[-1]:
             raise ValueError(
                 f"Student text features have hidden size {student_shape[-1]} but the "
-                f"teacher's have {teacher_shape[-1]}. Build the student from the "
-                "teacher's text preset (the paper keeps the hidden size), or distil "
-                "the logits only with `Distiller(..., feature_loss_weight=0.0)`."
+                f"teacher's have {teacher_shape[-1]}. Give the Distiller a "
+                f"`feature_projection` to width {teacher_shape[-1]} (e.g. "
+                f"keras.layers.Dense({teacher_shape[-1]})), or distil the logits only "
+                "with `Distiller(..., feature_loss_weight=0.0)`."
             )
     if student_shape[1] is not None and teacher_shape[1] is not None:
         if student_shape[1] != teacher_shape[1]:
