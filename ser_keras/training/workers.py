@@ -163,6 +163,8 @@ def worker_output_dir(
         yield own_dir
     finally:
         shutil.rmtree(own_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # other workers may still be using theirs
+            os.rmdir(os.path.join(shared_dir, WORKERS_FOLDER))
 
 
 def _link_or_copy(source: str, destination: str) -> None:
