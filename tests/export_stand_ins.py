@@ -125,24 +125,43 @@ def stack_inputs(clips, preprocessor) -> dict[str, np.ndarray]:
     return batch
 
 
-def train_tiny_model(train_clips, preprocessor, label_names, epochs: int = 30):
-    """A tiny raw-input model trained with Adam on the clips; returns the raw model."""
-    import keras
-
-    from ser_keras.models import build_ser_models
+def build_demo_bert(preprocessor):
+    """The tiny BERT (2 layers, hidden 32) over the demo vocabulary, its unused pooler frozen."""
     from text_model_stand_ins import build_tiny_bert
 
     bert = build_tiny_bert(
         seed=0, num_layers=2, vocabulary_size=preprocessor.tokenizer.vocabulary_size()
     )
     bert.get_layer("pooled_dense").trainable = False  # the [CLS] pooler is unused by 3M-SER
-    models = build_ser_models(bert, build_small_audio_encoder(), num_classes=len(label_names))
+    return bert
+
+
+def train_tiny_model(
+    train_clips, preprocessor, label_names, epochs: int = 30, text_encoder="tiny", audio_encoder=None,
+    modality: str = "multimodal",
+):
+    """A tiny raw-input model trained with Adam on the clips; returns the raw model.
+
+    Default: the tiny BERT and the small VGGish stand-in; pass other encoders
+    (`text_encoder=None` with `modality="audio"` for an audio-only model).
+    """
+    import keras
+
+    from ser_keras.models import build_ser_models
+    from ser_keras.models.fusion import default_pooling
+
+    if text_encoder == "tiny":
+        text_encoder = build_demo_bert(preprocessor)
+    models = build_ser_models(
+        text_encoder, audio_encoder or build_small_audio_encoder(), num_classes=len(label_names), modality=modality,
+        pooling=default_pooling(modality),
+    )
     classifier = keras.Model(models.raw_model.input, models.raw_model.output["logits"])
     classifier.compile(
         optimizer=keras.optimizers.Adam(3e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    inputs = stack_inputs(train_clips, preprocessor)
+    inputs = {name: value for name, value in stack_inputs(train_clips, preprocessor).items() if name in classifier.input}
     labels = np.array([clip.label_id for clip in train_clips], np.int32)
     classifier.fit(inputs, labels, batch_size=16, epochs=epochs, verbose=0, shuffle=True)
     return models.raw_model

@@ -9,7 +9,7 @@ import pytest
 from ser_keras import config, latency, reporting
 from ser_keras.config import Recipe, get_recipe
 from ser_keras.reporting import ModelResult, results_markdown, save_results
-from ser_keras.training import workers
+from ser_keras.training import embedding_distillation, workers
 
 
 def test_paper_preset_holds_the_papers_values():
@@ -70,7 +70,7 @@ def test_save_results_writes_markdown_json_and_png(tmp_path):
     assert open(paths["png"], "rb").read(4) == b"\x89PNG"
 
 
-@pytest.mark.parametrize("module", [config, reporting, latency, workers])
+@pytest.mark.parametrize("module", [config, reporting, latency, workers, embedding_distillation])
 def test_docstring_examples_run(module):
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0

@@ -40,7 +40,7 @@ from ser_keras.benchmarks.report import accuracy_from_results, attach_accuracy, 
 from ser_keras.benchmarks.training_cost import measure_training_cost, prepare_training_clips
 from ser_keras.config import get_recipe
 from ser_keras.export import representative_inputs
-from ser_keras.models import parameter_table
+from ser_keras.models import component_parameters, parameter_table
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +249,6 @@ def run_benchmark(config: BenchmarkConfig, audio_encoder: keras.Model | None = N
     progress.log("Built %s.", ", ".join(model.label for model in models))
 
     clips = load_clips(splits.test, preprocessor, limit=config.latency_clips, max_patches=config.max_patches)
-    samples = [clip.inputs for clip in clips]
     mean_patches = float(np.mean([clip.num_patches for clip in clips]))
     batch = batch_of(clips, config.throughput_batch_size) if config.throughput_batch_size > 0 else None
     calibration = None
@@ -300,7 +299,8 @@ def run_benchmark(config: BenchmarkConfig, audio_encoder: keras.Model | None = N
                                  audio_per_patch, audio_branch, training_clips, recipe, work_dir, progress)
             )
             entries[-1]["params"] = (
-                parameters.get(model.text_layers, {}) if model.kind == "layers" else _component_parameters(model)
+                parameters.get(model.text_layers, {}) if model.kind == "layers"
+                else component_parameters(model.models.head, model.models.text_encoder, model.audio_encoder)
             )
     finally:
         if not config.keep_exports:
@@ -344,16 +344,6 @@ def _title(config: BenchmarkConfig, models: list[BenchmarkModel]) -> str:
     preset = config.text_preset or "MiniLM (offline default)"
     students = [*config.student_layers, *config.compact_students]
     return f"{preset}, teacher {models[0].text_layers} layers, students {students}, {config.dataset} corpus"
-
-
-def _component_parameters(model: BenchmarkModel) -> dict[str, int]:
-    """Parameters by component of a compact student (outside the paper's table)."""
-    counts = {
-        "text_encoder": model.models.text_encoder.count_params() if model.models.text_encoder is not None else 0,
-        "vggish": model.audio_encoder.count_params(),  # the audio encoder's column
-        "fusion_head": model.models.head.count_params(),
-    }
-    return {**counts, "total": sum(counts.values())}
 
 
 def _benchmark_model(config, model, preprocessor, label_names, clips, batch, calibration,

@@ -194,8 +194,8 @@ def _train_from_labels(
         classifier = keras.Model(patches, {"logits": logits}, name="audio_stage")
         trainee = build_classifier(classifier, make_optimizer(recipe.audio.optimizer))
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="audio_stage_epoch")
-    train_data = _batches(train, recipe.audio_batch_size, recipe.seed, epoch)
-    validation_data = _batches(validation, recipe.audio_batch_size, recipe.seed, None)
+    train_data = patch_batches(train, recipe.audio_batch_size, recipe.seed, epoch)
+    validation_data = patch_batches(validation, recipe.audio_batch_size, recipe.seed, None)
     return run_stage(
         trainee, train_data, validation_data, recipe.audio,
         stage_dir=stage_dir, log_dir=log_dir, selection_metric=recipe.selection_metric,
@@ -203,9 +203,15 @@ def _train_from_labels(
     )
 
 
-def _batches(
+def patch_batches(
     examples: tuple[np.ndarray, np.ndarray], batch_size: int, seed: int, epoch: tf.Variable | None
 ) -> tf.data.Dataset:
+    """Batches of `(patch, target)` pairs (a label, or a teacher's embedding), reshuffled per epoch when `epoch` is given.
+
+    Example:
+
+    >>> batches = patch_batches(patch_examples(splits.train, patches, labels), 32, 0, epoch)  # doctest: +SKIP
+    """
     x, y = examples
     dataset = tf.data.Dataset.from_tensor_slices({"audio_patches": x, "label": y})
     if epoch is not None:

@@ -127,6 +127,8 @@ class ModelConfig:
             (a narrow BERT, 2 layers x 128, + the compact audio encoder) and
             `"audio-compact"` (the compact audio encoder alone, for clips
             without transcripts), both distilled from the multimodal teacher.
+            With a VGGish teacher their audio encoder is distilled from
+            VGGish's embeddings first (`ser_keras.experiment.audio_student`).
         vggish_weights: VGGish checkpoint, SavedModel directory or TF-Hub handle
             (`None`: random weights, with a warning).
         audio_encoder: `"vggish"` (frozen, the paper's setting), `"vggish-tuned"`
@@ -150,7 +152,7 @@ class ModelConfig:
     text_preset: str | None = None
     teacher_layers: int | None = None
     student_layers: tuple[int, ...] = (4, 2, 1)
-    compact_students: tuple[str, ...] = ()
+    compact_students: tuple[str, ...] = COMPACT_STUDENTS
     vggish_weights: str | None = None
     audio_encoder: str | None = None
     modality: str = "multimodal"
@@ -326,8 +328,8 @@ def compact_student_label(kind: str, text_layers: int, text_width: int, audio_la
     return "-".join(part for part in (text, audio_label) if part) + " (compact)"
 
 
-#: `--students` by default: three students that keep the teacher's width.
-DEFAULT_STUDENTS = ((4, 2, 1), ())
+#: `--students` by default: three students that keep the teacher's width, and both compact students.
+DEFAULT_STUDENTS = (ModelConfig.student_layers, ModelConfig.compact_students)
 
 
 def parse_students(text: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
@@ -398,7 +400,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                        help="comma-separated students: layer counts (the first k layers of the teacher's BERT) "
                             "and compact students: compact (narrow BERT 2x128 + compact audio CNN), "
                             "audio-compact (compact audio CNN alone, no transcript needed) "
-                            "(default: 4,2,1; paper: 6,4,2)")
+                            "(default: 4,2,1,compact,audio-compact; paper: 6,4,2)")
     model.add_argument("--vggish-weights", default=None,
                        help="VGGish checkpoint, SavedModel directory or TF-Hub handle (default: random, with a warning)")
     model.add_argument("--audio-encoder", choices=AUDIO_ENCODERS, default=None,

@@ -37,12 +37,13 @@ from ser_keras.audio import load_audio, waveform_to_examples
 from ser_keras.data import Corpus, EncoderCache, Splits
 from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
 from ser_keras.experiment.audio_stage import AudioBranch, build_audio_encoder, prepare_audio_encoder
+from ser_keras.experiment.audio_student import audio_student_branch
 from ser_keras.experiment.data import check_corpus_modalities, job_folds, load_corpus
 from ser_keras.experiment.job import DistillJobConfig, compact_student_label
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
-from ser_keras.models import build_raw_model, parameter_table
+from ser_keras.models import build_raw_model, component_parameters, parameter_table
 from ser_keras.models.fusion import AUDIO_EMBEDDINGS, uses_audio, uses_text
 from ser_keras.reporting import TABLE_METRICS, ModelResult, results_markdown, save_results
 from ser_keras.text import load_text_encoder, load_text_preprocessor
@@ -148,7 +149,8 @@ class _ModelMeasurer:
 
     def full_model(self, trained: TrainedModel) -> keras.Model:
         models = trained.models
-        return build_raw_model(models.head, models.text_encoder, self.audio_encoder, name=f"{trained.name}_full")
+        audio_encoder = trained.audio.encoder if trained.audio is not None else self.audio_encoder
+        return build_raw_model(models.head, models.text_encoder, audio_encoder, name=f"{trained.name}_full")
 
     def latency_ms(self, trained: TrainedModel) -> float | None:
         if not self.samples or self.runs < 1:
@@ -174,14 +176,6 @@ def _display_name(key: str, model: TrainedModel, audio_label: str | None = "VGGi
     return name + (" + KD" if model.distilled else "")
 
 
-def _component_parameters(model: TrainedModel, audio_parameters: int) -> dict[str, int]:
-    """Parameters by component of a model outside the paper's table (compact students)."""
-    text = model.models.text_encoder.count_params() if model.models.text_encoder is not None else 0
-    audio = audio_parameters if AUDIO_EMBEDDINGS in model.models.head.input else 0
-    head = model.models.head.count_params()
-    return {"text_encoder": text, "vggish": audio, "fusion_head": head, "total": text + audio + head}
-
-
 def _train_compact_student(
     spec: str,
     config: DistillJobConfig,
@@ -194,10 +188,13 @@ def _train_compact_student(
     items: list,
     preprocessor,
     strategy: tf.distribute.Strategy,
-    has_audio: bool,
+    audio: AudioBranch | None,
 ) -> dict[str, TrainedModel]:
-    """Trains one named compact student (`COMPACT_STUDENTS`) with and without distillation."""
-    if spec == "compact" and teacher_encoder is None or spec == "audio-compact" and not has_audio:
+    """Trains one named compact student (`COMPACT_STUDENTS`) with and without distillation.
+
+    `audio` is the students' own audio branch (`audio_student_branch`), `None` without audio.
+    """
+    if spec == "compact" and teacher_encoder is None or spec == "audio-compact" and audio is None:
         logger.warning("The %s student needs the %s branch, which this job does not have: skipped.",
                        spec, "text" if spec == "compact" else "audio")
         return {}
@@ -224,6 +221,7 @@ def _train_compact_student(
             teacher=teacher if distilled else None,
             teacher_features=teacher_features if distilled else None,
             modality=modality,
+            audio=audio,
         )
         trained[name] = dataclasses.replace(model, kind=spec)
     return trained
@@ -362,7 +360,7 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
                 encoder=frozen_vggish,
             )
         results, trained, text_features = _run_fold(
-            config, corpus, fold_name, splits, cache, preprocessor, audio, strategy, log_dir
+            config, corpus, fold_name, splits, cache, preprocessor, audio, fold_patches, strategy, log_dir
         )
         results += probe_results(splits, text_features, fold_patches, corpus.label_names)
         per_fold.append(results)
@@ -410,6 +408,7 @@ def _run_fold(
     cache: EncoderCache,
     preprocessor,
     audio: AudioBranch | None,
+    patches: dict | None,
     strategy: tf.distribute.Strategy,
     log_dir: str,
 ) -> tuple[list[ModelResult], dict[str, TrainedModel], dict | None]:
@@ -450,10 +449,21 @@ def _run_fold(
                 teacher_features=tuned_teacher_features if distilled else None,
             )
 
+    student_audio = None
+    if config.model.compact_students and audio is not None:
+        student_audio = audio_student_branch(
+            audio, config.recipe, splits, patches, cache, strategy,
+            stage_dir=os.path.join(student_dir, "audio_student"), log_dir=os.path.join(fold_log_dir, "audio_student"),
+        )
+        if student_audio is not audio:
+            logger.info(
+                "The compact students' audio feature term is the audio student's own stage; in the fusion "
+                "stages their audio encoder is frozen (cached embeddings), so the term is left out there."
+            )
     for spec in config.model.compact_students:
         trained.update(_train_compact_student(
             spec, config, trainer, student_dir, teacher, teacher_encoder, tuned_teacher_features, cache, items,
-            preprocessor, strategy, has_audio=audio is not None,
+            preprocessor, strategy, audio=student_audio,
         ))
 
     audio_parameters = audio.encoder.count_params() if audio else 0
@@ -476,7 +486,8 @@ def _run_fold(
     results = []
     for name, model in trained.items():
         scores = {split: trainer.evaluate(model, getattr(splits, split)) for split in ("validation", "test")}
-        display = _display_name(name, model, audio.label if audio else None)
+        own_audio = model.audio or audio
+        display = _display_name(name, model, own_audio.label if own_audio else None)
         suffix = "" if fold_name == "main" else f"_{fold_name}"
         png_path = os.path.join(confusion_dir, f"{name}{suffix}_test.png")
         save_confusion_matrix_png(
@@ -502,7 +513,10 @@ def _run_fold(
             flat_scores,
         )
         row = parameter_rows.get(model.text_layers) if model.kind == "layers" else None
-        params = row.to_dict() if row else _component_parameters(model, audio_parameters)
+        reads_audio = own_audio is not None and AUDIO_EMBEDDINGS in model.models.head.input
+        params = row.to_dict() if row else component_parameters(
+            model.models.head, model.models.text_encoder, own_audio.encoder if reads_audio else None
+        )
         collapsed = predicts_one_class(scores["validation"]["confusion_matrix"])
         if collapsed:
             logger.warning(
@@ -523,8 +537,10 @@ def _run_fold(
                 extra={
                     "model_key": name,
                     "student_kind": model.kind,
-                    "audio_encoder": audio.kind if audio else None,
+                    "audio_encoder": own_audio.kind if own_audio else None,
                     "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()},
+                    **({"audio_fidelity": model.audio.record["fidelity"]}
+                       if model.audio is not None and "fidelity" in model.audio.record else {}),
                 },
             )
         )
@@ -545,7 +561,8 @@ def _export_models(config, results, trained, audio_encoder, preprocessor, corpus
     exports = {}
     for role, key in chosen.items():
         model = trained[key]
-        full = build_raw_model(model.models.head, model.models.text_encoder, audio_encoder, name=key)
+        own_audio_encoder = model.audio.encoder if model.audio is not None else audio_encoder
+        full = build_raw_model(model.models.head, model.models.text_encoder, own_audio_encoder, name=key)
         export_dir = os.path.join(config.run_dir, "export", role)
         exports[f"{role} ({key})"] = export_model(
             full, preprocessor, corpus.label_names, export_dir, version=_next_version(export_dir),

@@ -33,6 +33,7 @@ import tensorflow as tf
 from ser_keras.config import Recipe
 from ser_keras.data import Splits, make_dataset
 from ser_keras.data.pipeline import Preprocessor
+from ser_keras.experiment.audio_stage import AudioBranch
 from ser_keras.models import SERModels, build_ser_models
 from ser_keras.models.fusion import TEXT_FEATURES, default_pooling
 from ser_keras.training import Distiller, classification_metrics, confusion_matrix, predict_classes
@@ -63,6 +64,8 @@ class TrainedModel:
 
     `kind` is `"layers"` for the teacher and the students that keep its first
     k layers, else the name of a compact student (`"compact"`, `"audio-compact"`).
+    `audio` is the model's own audio branch when it is not the fold's (a
+    compact student's distilled audio encoder), else `None`.
 
     Example:
 
@@ -75,6 +78,7 @@ class TrainedModel:
     models: SERModels
     stages: dict[str, dict] = field(default_factory=dict)
     kind: str = "layers"
+    audio: AudioBranch | None = None
 
 
 def set_text_encoder_trainable(text_encoder: keras.Model, trainable: bool) -> None:
@@ -134,11 +138,13 @@ class FoldTrainer:
         shuffle: bool = False,
         epoch: tf.Variable | None = None,
         input_names: Sequence[str] | None = None,
+        audio_embeddings: Mapping[str, np.ndarray] | None = None,
     ) -> tf.data.Dataset:
         """Batches of one split: cached text features if given, else token ids; cached audio.
 
         `input_names` keeps only the inputs a model takes (a text-only or
-        audio-only model takes some of them).
+        audio-only model takes some of them); `audio_embeddings` replaces the
+        fold's (a student with its own audio encoder).
 
         Example:
 
@@ -150,7 +156,7 @@ class FoldTrainer:
             batch_size=self.recipe.batch_size,
             preprocessor=None if text_features is not None else self.preprocessor,
             text_features=text_features,
-            audio_embeddings=self.audio_embeddings,
+            audio_embeddings=self.audio_embeddings if audio_embeddings is None else audio_embeddings,
             shuffle=shuffle,
             seed=self.recipe.seed,
             epoch=epoch,
@@ -169,9 +175,10 @@ class FoldTrainer:
         epoch: tf.Variable | None,
         student_inputs: Sequence[str],
         teacher_inputs: Sequence[str],
+        student_audio: Mapping[str, np.ndarray] | None = None,
     ) -> tf.data.Dataset:
         """Student batches zipped with the teacher's cached inputs for the same utterances."""
-        student = self.dataset(items, student_features, shuffle, epoch, student_inputs)
+        student = self.dataset(items, student_features, shuffle, epoch, student_inputs, student_audio)
         teacher = self.dataset(items, teacher_features, shuffle, epoch, teacher_inputs)
 
         def pair(student_batch, teacher_batch):
@@ -231,6 +238,7 @@ class FoldTrainer:
         teacher: TrainedModel | None = None,
         teacher_features: Mapping[str, np.ndarray] | None = None,
         modality: str | None = None,
+        audio: AudioBranch | None = None,
     ) -> TrainedModel:
         """Trains one model through both stages (with distillation when `teacher` is given).
 
@@ -244,6 +252,8 @@ class FoldTrainer:
             teacher_features: the trained teacher's cached text features.
             modality: the model's modality when it differs from the fold's
                 (an audio-only student of a multimodal teacher).
+            audio: the model's own frozen audio branch, when not the fold's
+                (the teacher still reads the fold's embeddings).
 
         Example:
 
@@ -252,6 +262,7 @@ class FoldTrainer:
         if teacher is not None and teacher_features is None and teacher.text_layers:
             raise ValueError("Distillation needs the trained teacher's cached text features.")
         modality = modality or self.modality
+        own_audio = audio.embeddings if audio is not None else None
         with self.strategy.scope():
             models = build_ser_models(
                 text_encoder,
@@ -275,14 +286,14 @@ class FoldTrainer:
             if stage_name == "finetune" and text_encoder is None:
                 break  # audio-only: nothing left to unfreeze
             if teacher is None:
-                train_data = self.dataset(splits.train, features, shuffle=True, epoch=epoch, input_names=model.input)
-                validation_data = self.dataset(splits.validation, features, input_names=model.input)
+                train_data = self.dataset(splits.train, features, True, epoch, model.input, own_audio)
+                validation_data = self.dataset(splits.validation, features, False, None, model.input, own_audio)
                 teacher_model = None
             else:
                 teacher_model = teacher.models.cached_model
                 names = (model.input, teacher_model.input)
-                train_data = self._paired(splits.train, features, teacher_features, True, epoch, *names)
-                validation_data = self._paired(splits.validation, features, teacher_features, False, None, *names)
+                train_data = self._paired(splits.train, features, teacher_features, True, epoch, *names, own_audio)
+                validation_data = self._paired(splits.validation, features, teacher_features, False, None, *names, own_audio)
             if text_encoder is not None:
                 set_text_encoder_trainable(text_encoder, stage_name == "finetune")
             with self.strategy.scope():
@@ -304,7 +315,7 @@ class FoldTrainer:
         if text_encoder is not None:
             set_text_encoder_trainable(text_encoder, False)
         num_layers = 0 if text_encoder is None else int(text_encoder.num_layers)
-        return TrainedModel(name, num_layers, teacher is not None, models, stages)
+        return TrainedModel(name, num_layers, teacher is not None, models, stages, audio=audio)
 
     # Evaluation ---------------------------------------------------------------------------
 
@@ -317,7 +328,8 @@ class FoldTrainer:
         0.83
         """
         model = trained.models.raw_model
-        y_true, y_pred = predict_classes(model, self.dataset(items, input_names=model.input))
+        own_audio = trained.audio.embeddings if trained.audio is not None else None
+        y_true, y_pred = predict_classes(model, self.dataset(items, input_names=model.input, audio_embeddings=own_audio))
         return {
             "scores": classification_metrics(y_true, y_pred),
             "confusion_matrix": confusion_matrix(y_true, y_pred, len(self.fold.label_names)),

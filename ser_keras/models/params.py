@@ -175,6 +175,27 @@ class ModelParameters:
         }
 
 
+def component_parameters(
+    head: keras.Model, text_encoder: keras.Model | None, audio_encoder: keras.Model | None
+) -> dict[str, int]:
+    """Parameters by component of a model outside the paper's table (a compact student).
+
+    The audio encoder's count goes in the `vggish` column (the table's audio
+    column, whatever the encoder); an audio-only head has no text encoder.
+
+    Example:
+
+    >>> component_parameters(head, narrow_bert, compact_cnn)["total"]  # doctest: +SKIP
+    4705412
+    """
+    counts = {
+        "text_encoder": text_encoder.count_params() if text_encoder is not None else 0,
+        "vggish": audio_encoder.count_params() if audio_encoder is not None else 0,
+        "fusion_head": head.count_params(),
+    }
+    return {**counts, "total": sum(counts.values())}
+
+
 def has_bert_base_architecture(backbone: keras.Model) -> bool:
     """Whether a BERT backbone has `bert_base_en_uncased`'s architecture (the paper's teacher).
 

@@ -230,6 +230,7 @@ def run_stage(
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     kept_model: keras.Model | None = None,
+    metrics_callback: keras.callbacks.Callback | None = None,
 ) -> dict:
     """Fits `model` for one stage and restores the weights of its best validation epoch.
 
@@ -253,6 +254,10 @@ def run_stage(
         verbose: passed to `fit`.
         kept_model: the model the best checkpoint holds (see `BestCheckpoint`);
             default: a Distiller's `student`, else `model`.
+        metrics_callback: the callback that adds the validation scores to the
+            epoch logs before the best epoch is chosen; default: ACC, BACC, MF1
+            and WF1 (`ClassificationMetricsCallback`). A stage that does not
+            classify (audio embedding distillation) passes its own.
 
     Returns:
         The stage record: best epoch, best value and the per-epoch history.
@@ -279,7 +284,7 @@ def run_stage(
     backup_dir = os.path.join(stage_dir, "backup")
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch, _: stage.optimizer.learning_rate_at(epoch)),
-        ClassificationMetricsCallback(validation_data, class_names),
+        metrics_callback or ClassificationMetricsCallback(validation_data, class_names),
         best,
         history,
         keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),

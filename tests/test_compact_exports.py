@@ -1,0 +1,121 @@
+"""Compact and audio-only students: SavedModel export, reload in a fresh process, TFLite parity."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from export_stand_ins import build_demo_bert, build_demo_preprocessor, decode_clips, demo_corpus, stack_inputs, train_tiny_model
+
+#: Clips the tiny students train on, and test clips they are compared on.
+NUM_TRAIN, NUM_TEST = 96, 24
+
+FRESH_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # registers the tokenizer ops
+
+    saved_model_dir, data_path, out_path = sys.argv[1:]
+    data = np.load(data_path)
+    loaded = tf.saved_model.load(saved_model_dir)
+    outputs = loaded.signatures["serving_default"](
+        text=tf.constant(data["text"]),
+        waveform=tf.constant(data["waveform"]),
+        waveform_length=tf.constant(data["waveform_length"]),
+    )
+    foreign = sorted(m for m in sys.modules if m.split(".")[0] in ("ser_keras", "keras_hub"))
+    np.savez(out_path, probabilities=outputs["probabilities"].numpy(), foreign_modules=np.array(foreign, dtype=str))
+    """
+)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+@pytest.fixture(scope="module", params=["compact", "audio-compact"])
+def student(request, tmp_path_factory):
+    """A tiny trained compact (narrow BERT + compact CNN) or audio-only (compact CNN) student, exported."""
+    import keras
+
+    from ser_keras.audio import waveform_to_examples
+    from ser_keras.export import export_model
+    from ser_keras.models.audio_cnn import build_compact_audio_encoder, set_band_statistics
+    from ser_keras.text.narrow import build_narrow_text_encoder, compact_text_spec
+
+    corpus = demo_corpus()
+    label_names = corpus.label_names
+    train = decode_clips([item for item in corpus.utterances if item.split == "train"][:NUM_TRAIN], label_names)
+    test = decode_clips([item for item in corpus.utterances if item.split == "test"][:NUM_TEST], label_names)
+    preprocessor = build_demo_preprocessor(item.text for item in corpus.utterances)
+    keras.utils.set_random_seed(0)
+    audio_encoder = build_compact_audio_encoder()
+    set_band_statistics(audio_encoder, np.concatenate([waveform_to_examples(clip.waveform) for clip in train]))
+    if request.param == "compact":
+        teacher = build_demo_bert(preprocessor)
+        text_encoder = build_narrow_text_encoder(teacher, compact_text_spec(teacher))
+        modality = "multimodal"
+    else:
+        text_encoder, modality = None, "audio"
+    model = train_tiny_model(
+        train, preprocessor, label_names, epochs=8, text_encoder=text_encoder, audio_encoder=audio_encoder,
+        modality=modality,
+    )
+    export_dir = tmp_path_factory.mktemp(request.param) / "export"
+    saved_model_dir = export_model(
+        model, preprocessor if text_encoder is not None else None, label_names, export_dir
+    )
+    batch = {name: value for name, value in stack_inputs(test, preprocessor).items() if name in model.input}
+    expected = _softmax(np.asarray(model(batch, training=False)["logits"]))
+    return request.param, model, preprocessor, saved_model_dir, test, expected
+
+
+def test_the_student_is_small_and_trained(student):
+    kind, model, _, _, _, expected = student
+    assert model.count_params() < (2_500_000 if kind == "compact" else 1_000_000)
+    assert ("token_ids" in model.input) == (kind == "compact")
+    # Trained, not uniform: parity below is between confident predictions.
+    assert expected.max(axis=1).mean() > 0.4, expected.max(axis=1).mean()
+
+
+def test_a_fresh_tensorflow_process_gives_the_keras_predictions(student, tmp_path):
+    _, _, _, saved_model_dir, clips, expected = student
+    lengths = np.array([len(clip.waveform) for clip in clips], np.int32)
+    assert len(set(lengths)) > 1, "the batch must mix lengths to exercise padding"
+    waveform = np.zeros((len(clips), lengths.max()), np.float32)
+    for index, clip in enumerate(clips):
+        waveform[index, : lengths[index]] = clip.waveform
+    np.savez(tmp_path / "inputs.npz", text=np.array([clip.text for clip in clips]), waveform=waveform,
+             waveform_length=lengths)
+    subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(saved_model_dir), str(tmp_path / "inputs.npz"),
+         str(tmp_path / "outputs.npz")],
+        check=True, capture_output=True,
+    )
+    outputs = np.load(tmp_path / "outputs.npz")
+    assert list(outputs["foreign_modules"]) == []
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("quantize", ["none", "dynamic"])
+def test_tflite_follows_the_keras_model(student, quantize, tmp_path):
+    from ser_keras.export import TFLiteModel, clip_model_inputs, compare_predictions, convert_to_tflite, write_tflite_bundle
+
+    _, model, preprocessor, saved_model_dir, clips, expected = student
+    path = write_tflite_bundle(convert_to_tflite(saved_model_dir, quantize), saved_model_dir, quantize, tmp_path)
+    tflite = TFLiteModel(path)
+    assert set(tflite.input_names) == set(model.input)
+    samples = [clip_model_inputs(preprocessor, clip.waveform, clip.text, input_names=tuple(model.input)) for clip in clips]
+    reference = iter(expected)
+    report = compare_predictions(tflite, lambda _: next(reference)[np.newaxis], samples)
+    assert report["num_samples"] == NUM_TEST
+    assert report["agreement"] >= (1.0 if quantize == "none" else 0.9)
+    if quantize == "none":
+        assert report["max_abs_diff"] < 1e-4
