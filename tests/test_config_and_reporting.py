@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ser_keras import config, latency, reporting
+from ser_keras import config, latency, modalities, reporting
 from ser_keras.config import Recipe, get_recipe
 from ser_keras.reporting import ModelResult, results_markdown, save_results
 from ser_keras.training import embedding_distillation, workers
@@ -70,7 +70,7 @@ def test_save_results_writes_markdown_json_and_png(tmp_path):
     assert open(paths["png"], "rb").read(4) == b"\x89PNG"
 
 
-@pytest.mark.parametrize("module", [config, reporting, latency, workers, embedding_distillation])
+@pytest.mark.parametrize("module", [config, reporting, latency, modalities, workers, embedding_distillation])
 def test_docstring_examples_run(module):
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0
@@ -90,7 +90,10 @@ def test_latency_is_the_median_of_single_sample_calls():
         return np.zeros(1)
 
     stats = measure_latency(predict, delays, warmup=1, repeats=9)
-    assert len(calls) == 10 and stats["runs"] == 9
+    assert len(calls) == 1 + 1 + 9 and stats["runs"] == 9  # one call per input shape, warm-up, timed
+    shapes = []
+    measure_latency(lambda x: shapes.append(np.shape(x)) or x, [np.zeros(2), np.zeros(3), np.ones(2)], warmup=0, repeats=1)
+    assert shapes == [(2,), (3,), (2,)]  # each distinct shape warmed once, then the timed call
     assert 1.0 <= stats["median_ms"] < 15.0
     assert stats["mean_ms"] > stats["median_ms"]
     with pytest.raises(ValueError, match="at least one sample"):

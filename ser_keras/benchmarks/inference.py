@@ -2,14 +2,14 @@
 
 Latency: one clip at a time, warm (every input shape seen once first, then a
 few untimed calls), the median of `repeats` timed calls cycling through real
-test clips (`ser_keras.latency.measure_latency`). Throughput: padded batches
-of test clips, samples per second from the median batch time.
+test clips (`ser_keras.latency.measure_latency`, the scope `"model"`, or
+`"branch"` for the parts). Throughput: padded batches of test clips, samples
+per second from the median batch time.
 
 Example:
 
->>> stats = batch_one_latency(predict, [clip.inputs for clip in clips], repeats=50)  # doctest: +SKIP
->>> stats["median_ms"]  # doctest: +SKIP
-43.0
+>>> throughput(predict, batch_of(clips, 32))["samples_per_s"]  # doctest: +SKIP
+310.5
 """
 
 from __future__ import annotations
@@ -28,45 +28,6 @@ from ser_keras.latency import measure_latency
 logger = logging.getLogger(__name__)
 
 
-def _shape_key(sample: Any) -> tuple:
-    if isinstance(sample, Mapping):
-        return tuple((name, np.shape(value)) for name, value in sorted(sample.items()))
-    return (np.shape(sample),)
-
-
-def warm_every_shape(predict: Callable[[Any], Any], samples: Sequence[Any]) -> int:
-    """Calls `predict` once per distinct input shape (traces, XLA compilations, tensor resizes).
-
-    Returns:
-        The number of distinct shapes.
-
-    Example:
-
-    >>> warm_every_shape(lambda x: x, [np.zeros(2), np.zeros(3), np.ones(2)])
-    2
-    """
-    seen = {}
-    for sample in samples:
-        seen.setdefault(_shape_key(sample), sample)
-    for sample in seen.values():
-        np.asarray(predict(sample))
-    return len(seen)
-
-
-def batch_one_latency(
-    predict: Callable[[Any], Any], samples: Sequence[Any], repeats: int = 50, warmup: int = 3
-) -> dict[str, float]:
-    """Warm batch-1 latency: `median_ms`, `mean_ms`, `p90_ms`, `runs`.
-
-    Example:
-
-    >>> batch_one_latency(lambda x: x, [np.zeros(1)], repeats=3)["runs"]
-    3.0
-    """
-    warm_every_shape(predict, samples)
-    return measure_latency(predict, samples, warmup=warmup, repeats=repeats)
-
-
 def throughput(
     predict: Callable[[Any], Any], batch: Mapping[str, np.ndarray], repeats: int = 2, warmup: int = 1
 ) -> dict[str, float]:
@@ -78,7 +39,7 @@ def throughput(
     32.0
     """
     batch_size = len(next(iter(batch.values())))
-    stats = measure_latency(predict, [batch], warmup=warmup, repeats=repeats)
+    stats = measure_latency(predict, [batch], warmup=warmup, repeats=repeats, warm_every_shape=False)
     return {
         "samples_per_s": batch_size / (stats["median_ms"] / 1000.0),
         "batch_ms": stats["median_ms"],
@@ -87,7 +48,7 @@ def throughput(
 
 
 def _timed(function: Callable[[Any], Any], samples: Sequence[Any], repeats: int) -> float:
-    return batch_one_latency(function, samples, repeats=repeats)["median_ms"]
+    return measure_latency(function, samples, repeats=repeats)["median_ms"]
 
 
 def audio_branch_latency(

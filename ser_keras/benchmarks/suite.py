@@ -33,13 +33,14 @@ from ser_keras.audio.params import DEFAULT_MAX_PATCHES
 from ser_keras.benchmarks.backends import BACKENDS, TFLITE_BACKENDS, ModelArtifacts, check_backends, make_predictor
 from ser_keras.benchmarks.clips import batch_of, load_clips
 from ser_keras.benchmarks.flops import dense_and_conv_flops, model_flops
-from ser_keras.benchmarks.inference import audio_branch_latency, batch_one_latency, text_branch_latency, throughput
+from ser_keras.benchmarks.inference import audio_branch_latency, text_branch_latency, throughput
 from ser_keras.benchmarks.memory import peak_memory
 from ser_keras.benchmarks.models import BenchmarkModel, benchmark_preprocessor, build_benchmark_models
 from ser_keras.benchmarks.report import accuracy_from_results, attach_accuracy, save_report
 from ser_keras.benchmarks.training_cost import measure_training_cost, prepare_training_clips
 from ser_keras.config import get_recipe
 from ser_keras.export import representative_inputs
+from ser_keras.latency import measure_latency
 from ser_keras.models import component_parameters, parameter_table
 
 logger = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ def _memory_path(backend: str, artifacts: ModelArtifacts) -> str:
 
 def _measure_backend(config, backend, model, artifacts, samples, batch, flops_total, progress) -> dict:
     predict = make_predictor(backend, model.raw_model, artifacts, config.tflite_threads)
-    figures = {"latency": batch_one_latency(predict, samples, repeats=config.repeats, warmup=config.warmup)}
+    figures = {"latency": measure_latency(predict, samples, warmup=config.warmup, repeats=config.repeats)}
     figures["gflops_per_s"] = flops_total / (figures["latency"]["median_ms"] / 1000.0) / 1e9
     if batch is not None:
         figures["throughput"] = throughput(predict, batch, repeats=config.throughput_repeats)

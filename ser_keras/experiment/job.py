@@ -25,6 +25,7 @@ from typing import Any
 
 from ser_keras.audio.params import DEFAULT_MAX_PATCHES
 from ser_keras.config import PRESETS, Recipe, get_recipe
+from ser_keras.modalities import MODALITIES, POOLING_MODES, default_pooling
 
 #: The repository's shipped demo corpus (the main job's default dataset).
 DEMO_MANIFEST = os.path.join(
@@ -37,8 +38,6 @@ DEMO_MANIFEST = os.path.join(
 DATASETS = ("demo", "iemocap", "manifest")
 SPLITS = ("auto", "paper", "manifest", "split-file")
 PROTOCOLS = ("single", "loso")
-MODALITIES = ("multimodal", "text", "audio")
-POOLINGS = ("cls", "mean", "max")
 #: Audio encoders: VGGish frozen (the paper), VGGish fine-tuned from the labels, the compact CNN.
 AUDIO_ENCODERS = ("vggish", "vggish-tuned", "compact")
 
@@ -162,7 +161,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)
         if self.pooling is not None:
-            _check_choice("pooling", self.pooling, POOLINGS)
+            _check_choice("pooling", self.pooling, POOLING_MODES)
         if self.modality == "audio" and self.pooling == "cls":
             raise ValueError(
                 "--pooling cls takes the text's [CLS] position, which an audio-only model (--modality audio) "
@@ -184,9 +183,7 @@ class ModelConfig:
         >>> ModelConfig().pooling_kind, ModelConfig(modality="audio").pooling_kind
         ('cls', 'mean')
         """
-        if self.pooling is not None:
-            return self.pooling
-        return "mean" if self.modality == "audio" else "cls"
+        return self.pooling if self.pooling is not None else default_pooling(self.modality)
 
     @property
     def audio_encoder_kind(self) -> str:
@@ -407,7 +404,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                        help="vggish: frozen (the paper); vggish-tuned: fine-tuned from the labels; compact: the "
                             "compact CNN trained from the labels (default: vggish with --vggish-weights, else compact)")
     model.add_argument("--modality", choices=MODALITIES, default="multimodal", help="(default: %(default)s)")
-    model.add_argument("--pooling", choices=POOLINGS, default=None,
+    model.add_argument("--pooling", choices=POOLING_MODES, default=None,
                        help="fused-sequence pooling (default: cls, or mean for --modality audio)")
     model.add_argument("--no-baselines", action="store_true", help="skip the students without distillation")
 

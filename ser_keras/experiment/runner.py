@@ -177,49 +177,38 @@ def _display_name(key: str, model: TrainedModel, audio_label: str | None = "VGGi
 
 
 def _train_compact_student(
-    spec: str,
-    config: DistillJobConfig,
-    trainer: FoldTrainer,
-    student_dir: str,
-    teacher: TrainedModel,
-    teacher_encoder: keras.Model | None,
-    teacher_features: dict | None,
-    cache: EncoderCache,
-    items: list,
-    preprocessor,
-    strategy: tf.distribute.Strategy,
-    audio: AudioBranch | None,
+    spec: str, fold: _Fold, teacher: _Teacher, audio: AudioBranch | None
 ) -> dict[str, TrainedModel]:
     """Trains one named compact student (`COMPACT_STUDENTS`) with and without distillation.
 
     `audio` is the students' own audio branch (`audio_student_branch`), `None` without audio.
     """
-    if spec == "compact" and teacher_encoder is None or spec == "audio-compact" and audio is None:
+    if spec == "compact" and teacher.text_encoder is None or spec == "audio-compact" and audio is None:
         logger.warning("The %s student needs the %s branch, which this job does not have: skipped.",
                        spec, "text" if spec == "compact" else "audio")
         return {}
     initial_weights, features, modality = None, None, "audio"
     if spec == "compact":
-        text_spec = compact_text_spec(teacher_encoder)
+        text_spec = compact_text_spec(teacher.text_encoder)
         # Its random layers must not depend on what ran before (a resumed job skips training).
-        keras.utils.set_random_seed(config.recipe.seed)
-        with strategy.scope():
-            encoder = build_narrow_text_encoder(teacher_encoder, text_spec)
+        keras.utils.set_random_seed(fold.config.recipe.seed)
+        with fold.strategy.scope():
+            encoder = build_narrow_text_encoder(teacher.text_encoder, text_spec)
         initial_weights = encoder.get_weights()
-        features = cache.text_features(items, encoder, preprocessor)
-        modality = config.model.modality
+        features = fold.text_features(encoder)
+        modality = fold.config.model.modality
     trained = {}
-    for distilled in (False, True) if config.model.baselines else (True,):
+    for distilled in _student_variants(fold.config):
         name = spec.replace("-", "_") + ("_kd" if distilled else "")
         encoder = None
         if initial_weights is not None:  # each variant starts from the same initial encoder
-            with strategy.scope():
-                encoder = build_narrow_text_encoder(teacher_encoder, text_spec, from_teacher=False)
+            with fold.strategy.scope():
+                encoder = build_narrow_text_encoder(teacher.text_encoder, text_spec, from_teacher=False)
             encoder.set_weights(initial_weights)
-        model = trainer.train(
-            name, student_dir, encoder, features,
-            teacher=teacher if distilled else None,
-            teacher_features=teacher_features if distilled else None,
+        model = fold.trainer.train(
+            name, fold.student_dir, encoder, features,
+            teacher=teacher.model if distilled else None,
+            teacher_features=teacher.tuned_features if distilled else None,
             modality=modality,
             audio=audio,
         )
@@ -400,6 +389,46 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
     return outputs
 
 
+@dataclass
+class _Fold:
+    """What every step of one fold's training and scoring shares."""
+
+    config: DistillJobConfig
+    name: str
+    splits: Splits
+    label_names: tuple[str, ...]
+    cache: EncoderCache
+    preprocessor: object
+    strategy: tf.distribute.Strategy
+    log_dir: str
+    trainer: FoldTrainer
+
+    @property
+    def items(self) -> list:
+        return [*self.splits.train, *self.splits.validation, *self.splits.test]
+
+    @property
+    def teacher_dir(self) -> str:
+        return _teacher_dir(self.config, self.name)
+
+    @property
+    def student_dir(self) -> str:
+        return _student_dir(self.config, self.name)
+
+    def text_features(self, encoder: keras.Model) -> dict:
+        return self.cache.text_features(self.items, encoder, self.preprocessor)
+
+
+@dataclass
+class _Teacher:
+    """The fold's trained teacher, its BERT, and that BERT's cached features before and after fine-tuning."""
+
+    model: TrainedModel
+    text_encoder: keras.Model | None = None
+    frozen_features: dict | None = None
+    tuned_features: dict | None = None
+
+
 def _run_fold(
     config: DistillJobConfig,
     corpus: Corpus,
@@ -412,142 +441,190 @@ def _run_fold(
     strategy: tf.distribute.Strategy,
     log_dir: str,
 ) -> tuple[list[ModelResult], dict[str, TrainedModel], dict | None]:
-    """Trains and scores one fold's models; also returns the frozen text features (for the probes)."""
+    """Trains and scores one fold's models; also returns the frozen text features (for the probes).
+
+    The outline: the teacher (`_train_teacher`), the layer students
+    (`_train_layer_students`), the compact students and their audio encoder
+    (`_train_compact_students`), then each model's scores, logs, parameters
+    and latency (`_score_model`).
+    """
     fold_log_dir = log_dir if fold_name == "main" else os.path.join(log_dir, fold_name)
-    teacher_dir = _teacher_dir(config, fold_name)
-    student_dir = _student_dir(config, fold_name)
-    fold = FoldData(fold_name, splits, fold_log_dir, tuple(corpus.label_names))
+    label_names = tuple(corpus.label_names)
     trainer = FoldTrainer(
-        fold, config.recipe, preprocessor, audio.embeddings if audio else None, strategy,
+        FoldData(fold_name, splits, fold_log_dir, label_names), config.recipe, preprocessor,
+        audio.embeddings if audio else None, strategy,
         pooling=config.model.pooling_kind, modality=config.model.modality,
     )
-    items = [*splits.train, *splits.validation, *splits.test]
-    teacher_encoder, teacher_layers, features, tuned_teacher_features = None, 0, None, None
-    if uses_text(config.model.modality):
-        with strategy.scope():
-            teacher_encoder = load_text_encoder(config.model.text_preset, config.model.teacher_layers)
-        teacher_layers = int(teacher_encoder.num_layers)
-        features = cache.text_features(items, teacher_encoder, preprocessor)
-    teacher = trainer.train("teacher", teacher_dir, teacher_encoder, features)
-    trained = {"teacher": teacher}
-    if teacher_encoder is not None:
-        tuned_teacher_features = cache.text_features(items, teacher_encoder, preprocessor)
+    fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer)
+    teacher = _train_teacher(fold)
+    trained = {"teacher": teacher.model}
+    trained.update(_train_layer_students(fold, teacher))
+    trained.update(_train_compact_students(fold, teacher, audio, patches))
 
-    student_layers = config.model.student_layers
-    if config.model.modality == "audio" and student_layers:
+    parameter_rows = _parameter_rows(fold, teacher, audio)
+    measurer = _ModelMeasurer(
+        audio.encoder if audio else None, preprocessor, splits.test, config.latency_runs, config.data.max_patches
+    )
+    results = [_score_model(fold, key, model, audio, parameter_rows, measurer) for key, model in trained.items()]
+    return results, trained, teacher.frozen_features if config.model.modality != "audio" else None
+
+
+def _train_teacher(fold: _Fold) -> _Teacher:
+    """The teacher through both stages (or reused from `teachers/<hash>`), and its BERT's cached features."""
+    model = fold.config.model
+    if not uses_text(model.modality):
+        return _Teacher(fold.trainer.train("teacher", fold.teacher_dir, None, None))
+    with fold.strategy.scope():
+        encoder = load_text_encoder(model.text_preset, model.teacher_layers)
+    frozen = fold.text_features(encoder)
+    trained = fold.trainer.train("teacher", fold.teacher_dir, encoder, frozen)
+    return _Teacher(trained, encoder, frozen, fold.text_features(encoder))
+
+
+def _student_variants(config: DistillJobConfig) -> tuple[bool, ...]:
+    """Whether each variant of a student is distilled: without and with, or with only (`--no-baselines`)."""
+    return (False, True) if config.model.baselines else (True,)
+
+
+def _train_layer_students(fold: _Fold, teacher: _Teacher) -> dict[str, TrainedModel]:
+    """The paper's students: the teacher's first k BERT layers, without and with distillation."""
+    model = fold.config.model
+    if model.modality == "audio" and model.student_layers:
         logger.warning("Audio-only models have no text encoder to shrink: training the teacher only.")
-        student_layers = ()
-    for layers in student_layers:
-        for distilled in (False, True) if config.model.baselines else (True,):
-            with strategy.scope():
-                encoder = load_text_encoder(config.model.text_preset, layers)
-            student_features = cache.text_features(items, encoder, preprocessor)
+        return {}
+    trained = {}
+    for layers in model.student_layers:
+        for distilled in _student_variants(fold.config):
+            with fold.strategy.scope():
+                encoder = load_text_encoder(model.text_preset, layers)
             name = f"student_k{layers}" + ("_kd" if distilled else "")
-            trained[name] = trainer.train(
-                name, student_dir, encoder, student_features,
-                teacher=teacher if distilled else None,
-                teacher_features=tuned_teacher_features if distilled else None,
+            trained[name] = fold.trainer.train(
+                name, fold.student_dir, encoder, fold.text_features(encoder),
+                teacher=teacher.model if distilled else None,
+                teacher_features=teacher.tuned_features if distilled else None,
             )
+    return trained
 
+
+def _train_compact_students(
+    fold: _Fold, teacher: _Teacher, audio: AudioBranch | None, patches: dict | None
+) -> dict[str, TrainedModel]:
+    """The named compact students, after their audio encoder (distilled from the teacher's, or shared)."""
+    if not fold.config.model.compact_students:
+        return {}
     student_audio = None
-    if config.model.compact_students and audio is not None:
+    if audio is not None:
         student_audio = audio_student_branch(
-            audio, config.recipe, splits, patches, cache, strategy,
-            stage_dir=os.path.join(student_dir, "audio_student"), log_dir=os.path.join(fold_log_dir, "audio_student"),
+            audio, fold.config.recipe, fold.splits, patches, fold.cache, fold.strategy,
+            stage_dir=os.path.join(fold.student_dir, "audio_student"),
+            log_dir=os.path.join(fold.log_dir, "audio_student"),
         )
         if student_audio is not audio:
             logger.info(
                 "The compact students' audio feature term is the audio student's own stage; in the fusion "
                 "stages their audio encoder is frozen (cached embeddings), so the term is left out there."
             )
-    for spec in config.model.compact_students:
-        trained.update(_train_compact_student(
-            spec, config, trainer, student_dir, teacher, teacher_encoder, tuned_teacher_features, cache, items,
-            preprocessor, strategy, audio=student_audio,
-        ))
+    trained = {}
+    for spec in fold.config.model.compact_students:
+        trained.update(_train_compact_student(spec, fold, teacher, student_audio))
+    return trained
 
-    audio_parameters = audio.encoder.count_params() if audio else 0
-    parameter_rows = {}
-    if teacher_encoder is not None:
-        parameter_rows = {
-            row.num_text_layers: row
-            for row in parameter_table(
-                teacher_encoder,
-                layer_counts=sorted({teacher_layers, *student_layers}, reverse=True),
-                vggish_parameters=audio_parameters,
-                num_classes=len(corpus.label_names),
-            )
-        }
-    measurer = _ModelMeasurer(
-        audio.encoder if audio else None, preprocessor, splits.test, config.latency_runs, config.data.max_patches
+
+def _parameter_rows(fold: _Fold, teacher: _Teacher, audio: AudioBranch | None) -> dict:
+    """Table I rows (parameters by component) of the teacher and the layer students, by layer count."""
+    if teacher.text_encoder is None:
+        return {}
+    layer_counts = {int(teacher.text_encoder.num_layers), *fold.config.model.student_layers}
+    rows = parameter_table(
+        teacher.text_encoder,
+        layer_counts=sorted(layer_counts, reverse=True),
+        vggish_parameters=audio.encoder.count_params() if audio else 0,
+        num_classes=len(fold.label_names),
     )
+    return {row.num_text_layers: row for row in rows}
+
+
+def _score_model(
+    fold: _Fold,
+    key: str,
+    model: TrainedModel,
+    audio: AudioBranch | None,
+    parameter_rows: dict,
+    measurer: _ModelMeasurer,
+) -> ModelResult:
+    """One model's Table II row: scores on validation and test, parameters, latency; its plots and logs."""
+    scores = {split: fold.trainer.evaluate(model, getattr(fold.splits, split)) for split in ("validation", "test")}
+    own_audio = model.audio or audio
+    display = _display_name(key, model, own_audio.label if own_audio else None)
+    _write_evaluation(fold, key, model, display, scores)
+    row = parameter_rows.get(model.text_layers) if model.kind == "layers" else None
+    reads_audio = own_audio is not None and AUDIO_EMBEDDINGS in model.models.head.input
+    params = row.to_dict() if row else component_parameters(
+        model.models.head, model.models.text_encoder, own_audio.encoder if reads_audio else None
+    )
+    collapsed = predicts_one_class(scores["validation"]["confusion_matrix"])
+    if collapsed:
+        logger.warning(
+            "%s collapsed: every validation prediction is one class. Its scores are chance-level; "
+            "see docs/RESULTS.md (collapse guard) for what to change.", display,
+        )
+    logger.info(
+        "%s: validation acc %.4f, test acc %.4f", display, scores["validation"]["scores"]["acc"],
+        scores["test"]["scores"]["acc"],
+    )
+    fidelity = model.audio.record.get("fidelity") if model.audio is not None else None
+    return ModelResult(
+        name=display,
+        text_layers=model.text_layers,
+        distilled=model.distilled,
+        params=params,
+        latency_ms=measurer.latency_ms(model),
+        validation=scores["validation"]["scores"],
+        test=scores["test"]["scores"],
+        role="teacher" if key == "teacher" else "student",
+        collapsed=collapsed,
+        extra={
+            "model_key": key,
+            "student_kind": model.kind,
+            "audio_encoder": own_audio.kind if own_audio else None,
+            "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()},
+            **({"audio_fidelity": fidelity} if fidelity else {}),
+        },
+    )
+
+
+def _write_evaluation(fold: _Fold, key: str, model: TrainedModel, display: str, scores: dict) -> None:
+    """A model's test confusion-matrix PNG, and its scores, confusion matrices and hyperparameters in TensorBoard."""
+    config, label_names = fold.config, fold.label_names
     confusion_dir = os.path.join(config.run_dir, "confusion")
     os.makedirs(confusion_dir, exist_ok=True)
-    results = []
-    for name, model in trained.items():
-        scores = {split: trainer.evaluate(model, getattr(splits, split)) for split in ("validation", "test")}
-        own_audio = model.audio or audio
-        display = _display_name(name, model, own_audio.label if own_audio else None)
-        suffix = "" if fold_name == "main" else f"_{fold_name}"
-        png_path = os.path.join(confusion_dir, f"{name}{suffix}_test.png")
-        save_confusion_matrix_png(
-            scores["test"]["confusion_matrix"], corpus.label_names, png_path, title=f"{display}: test"
-        )
-        evaluation_dir = os.path.join(fold_log_dir, name, "evaluation")
-        for split in ("validation", "test"):
-            png = confusion_matrix_png(scores[split]["confusion_matrix"], corpus.label_names, title=f"{display}: {split}")
-            log_confusion_matrix(evaluation_dir, f"confusion/{split}", png)
-        flat_scores = {f"{split}/{key}": scores[split]["scores"][key] for split in ("validation", "test") for key in TABLE_METRICS}
-        log_scores(evaluation_dir, flat_scores)
-        log_hparams(
-            os.path.join(fold_log_dir, "hparams", name),
-            {
-                "model": name,
-                "text_layers": model.text_layers,
-                "distilled": model.distilled,
-                "alpha": config.recipe.distillation.alpha if model.distilled else 0.0,
-                "temperature": config.recipe.distillation.temperature if model.distilled else 0.0,
-                "recipe": config.recipe.name,
-                "batch_size": config.recipe.batch_size,
-            },
-            flat_scores,
-        )
-        row = parameter_rows.get(model.text_layers) if model.kind == "layers" else None
-        reads_audio = own_audio is not None and AUDIO_EMBEDDINGS in model.models.head.input
-        params = row.to_dict() if row else component_parameters(
-            model.models.head, model.models.text_encoder, own_audio.encoder if reads_audio else None
-        )
-        collapsed = predicts_one_class(scores["validation"]["confusion_matrix"])
-        if collapsed:
-            logger.warning(
-                "%s collapsed: every validation prediction is one class. Its scores are chance-level; "
-                "see docs/RESULTS.md (collapse guard) for what to change.", display,
-            )
-        results.append(
-            ModelResult(
-                name=display,
-                text_layers=model.text_layers,
-                distilled=model.distilled,
-                params=params,
-                latency_ms=measurer.latency_ms(model),
-                validation=scores["validation"]["scores"],
-                test=scores["test"]["scores"],
-                role="teacher" if name == "teacher" else "student",
-                collapsed=collapsed,
-                extra={
-                    "model_key": name,
-                    "student_kind": model.kind,
-                    "audio_encoder": own_audio.kind if own_audio else None,
-                    "stages": {k: {"best_epoch": v["best_epoch"] + 1} for k, v in model.stages.items()},
-                    **({"audio_fidelity": model.audio.record["fidelity"]}
-                       if model.audio is not None and "fidelity" in model.audio.record else {}),
-                },
-            )
-        )
-        logger.info(
-            "%s: validation acc %.4f, test acc %.4f", display, scores["validation"]["scores"]["acc"], scores["test"]["scores"]["acc"]
-        )
-    return results, trained, features if config.model.modality != "audio" else None
+    suffix = "" if fold.name == "main" else f"_{fold.name}"
+    save_confusion_matrix_png(
+        scores["test"]["confusion_matrix"], label_names, os.path.join(confusion_dir, f"{key}{suffix}_test.png"),
+        title=f"{display}: test",
+    )
+    evaluation_dir = os.path.join(fold.log_dir, key, "evaluation")
+    for split in ("validation", "test"):
+        png = confusion_matrix_png(scores[split]["confusion_matrix"], label_names, title=f"{display}: {split}")
+        log_confusion_matrix(evaluation_dir, f"confusion/{split}", png)
+    flat_scores = {
+        f"{split}/{metric}": scores[split]["scores"][metric] for split in ("validation", "test") for metric in TABLE_METRICS
+    }
+    log_scores(evaluation_dir, flat_scores)
+    distillation = config.recipe.distillation
+    log_hparams(
+        os.path.join(fold.log_dir, "hparams", key),
+        {
+            "model": key,
+            "text_layers": model.text_layers,
+            "distilled": model.distilled,
+            "alpha": distillation.alpha if model.distilled else 0.0,
+            "temperature": distillation.temperature if model.distilled else 0.0,
+            "recipe": config.recipe.name,
+            "batch_size": config.recipe.batch_size,
+        },
+        flat_scores,
+    )
 
 
 def _export_models(config, results, trained, audio_encoder, preprocessor, corpus, speaker_reference) -> dict[str, str]:

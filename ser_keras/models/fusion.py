@@ -27,12 +27,14 @@ from keras import layers
 
 from ser_keras.audio.params import EMBEDDING_SIZE
 from ser_keras.labels import DEFAULT_LABELS
-from ser_keras.models.layers import (
+from ser_keras.modalities import (  # noqa: F401  (re-exported: the choices are defined in ser_keras.modalities)
+    MODALITIES,
     POOLING_MODES,
-    ConcatenateSequences,
-    MaskedPooling,
-    MaskedSelfAttentionBlock,
+    default_pooling,
+    uses_audio,
+    uses_text,
 )
+from ser_keras.models.layers import ConcatenateSequences, MaskedPooling, MaskedSelfAttentionBlock
 
 #: Input and output names shared by the data pipeline, the models and the trainer.
 TOKEN_IDS = "token_ids"
@@ -44,9 +46,6 @@ AUDIO_EMBEDDINGS = "audio_embeddings"
 AUDIO_MASK = "audio_mask"
 LOGITS = "logits"
 
-#: Which inputs a model fuses: both (3M-SER), or one of them (unimodal baselines).
-MODALITIES = ("multimodal", "text", "audio")
-
 #: Width of the fused sequence, attention heads, dropout, classifier units (3M-SER).
 FUSION_DIM = 128
 NUM_ATTENTION_HEADS = 8
@@ -54,46 +53,6 @@ DROPOUT_RATE = 0.5
 CLASSIFIER_UNITS = 64
 LEAKY_RELU_SLOPE = 0.01
 LAYER_NORM_EPSILON = 1e-5
-
-
-def uses_text(modality: str) -> bool:
-    """Whether a modality setting includes the text branch.
-
-    Example:
-
-    >>> uses_text("audio")
-    False
-    """
-    _check_modality(modality)
-    return modality in ("multimodal", "text")
-
-
-def uses_audio(modality: str) -> bool:
-    """Whether a modality setting includes the audio branch.
-
-    Example:
-
-    >>> uses_audio("multimodal")
-    True
-    """
-    _check_modality(modality)
-    return modality in ("multimodal", "audio")
-
-
-def default_pooling(modality: str) -> str:
-    """The fused-sequence pooling for a modality: the text's [CLS] position, else the mean.
-
-    Example:
-
-    >>> default_pooling("multimodal"), default_pooling("audio")
-    ('cls', 'mean')
-    """
-    return "cls" if uses_text(modality) else "mean"
-
-
-def _check_modality(modality: str) -> None:
-    if modality not in MODALITIES:
-        raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}.")
 
 
 def _attention_block(name: str) -> MaskedSelfAttentionBlock:

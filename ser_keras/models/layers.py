@@ -18,8 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-#: Pooling modes of the fused sequence: its first position ([CLS]), or a masked mean or max.
-POOLING_MODES = ("cls", "mean", "max")
+from ser_keras.modalities import POOLING_MODES
 
 
 @keras.saving.register_keras_serializable(package="ser_keras")
