@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from export_stand_ins import build_demo_bert, build_demo_preprocessor, decode_clips, demo_corpus, stack_inputs, train_tiny_model
+from training_stand_ins import numpy_softmax
 
 #: Clips the tiny students train on, and test clips they are compared on.
 NUM_TRAIN, NUM_TEST = 96, 24
@@ -33,11 +34,6 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
     np.savez(out_path, probabilities=outputs["probabilities"].numpy(), foreign_modules=np.array(foreign, dtype=str))
     """
 )
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 @pytest.fixture(scope="module", params=["compact", "audio-compact"])
@@ -73,7 +69,7 @@ def student(request, tmp_path_factory):
         model, preprocessor if text_encoder is not None else None, label_names, export_dir
     )
     batch = {name: value for name, value in stack_inputs(test, preprocessor).items() if name in model.input}
-    expected = _softmax(np.asarray(model(batch, training=False)["logits"]))
+    expected = numpy_softmax(np.asarray(model(batch, training=False)["logits"]))
     return request.param, model, preprocessor, saved_model_dir, test, expected
 
 
