@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import functools
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from training_stand_ins import numpy_softmax
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_MANIFEST = REPO_ROOT / "data" / "demo" / "manifest.csv"
@@ -46,7 +49,7 @@ class TinyExport:
     def keras_probabilities(self, inputs: dict) -> np.ndarray:
         """Softmax of the Keras model's logits for a dict of input arrays."""
         logits = self.model(inputs, training=False)["logits"]
-        return _softmax(np.asarray(logits))
+        return numpy_softmax(np.asarray(logits))
 
     @functools.cached_property
     def test_inputs(self) -> list[dict[str, np.ndarray]]:
@@ -61,9 +64,30 @@ class TinyExport:
         return self.keras_probabilities(stack_inputs(self.test_clips, self.preprocessor))
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+def padded_waveforms(clips) -> tuple[np.ndarray, np.ndarray]:
+    """The clips' waveforms zero-padded to the longest, `[B, T]`, and their lengths `[B]`."""
+    lengths = np.array([len(clip.waveform) for clip in clips], np.int32)
+    waveform = np.zeros((len(clips), lengths.max()), np.float32)
+    for index, clip in enumerate(clips):
+        waveform[index, : lengths[index]] = clip.waveform
+    return waveform, lengths
+
+
+def serve_in_fresh_process(saved_model_dir: Path, clips, work_dir: Path, **extra_inputs) -> dict[str, np.ndarray]:
+    """Runs the SavedModel on `clips` in a new process with TensorFlow alone (`serve_in_fresh_process.py`).
+
+    `extra_inputs` (token-level arrays) also run the `serving_tokens` signature.
+    Returns `{"<signature>/<output>": array, "signatures": ..., "foreign_modules": ...}`.
+    """
+    waveform, lengths = padded_waveforms(clips)
+    inputs, outputs = work_dir / "inputs.npz", work_dir / "outputs.npz"
+    np.savez(inputs, text=np.array([clip.text for clip in clips]), waveform=waveform, waveform_length=lengths,
+             **extra_inputs)
+    script = Path(__file__).with_name("serve_in_fresh_process.py")
+    subprocess.run([sys.executable, str(script), str(saved_model_dir), str(inputs), str(outputs)],
+                   check=True, capture_output=True)
+    with np.load(outputs) as loaded:
+        return {key: loaded[key] for key in loaded.files}
 
 
 def demo_corpus():

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 
-from export_stand_ins import build_demo_bert, build_demo_preprocessor, decode_clips, demo_corpus, stack_inputs, train_tiny_model
+from export_stand_ins import (
+    build_demo_bert,
+    build_demo_preprocessor,
+    decode_clips,
+    demo_corpus,
+    serve_in_fresh_process,
+    stack_inputs,
+    train_tiny_model,
+)
 from training_stand_ins import numpy_softmax
 
 #: Clips the tiny students train on, and test clips they are compared on.
 NUM_TRAIN, NUM_TEST = 96, 24
-
-FRESH_PROCESS_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    import tensorflow_text  # registers the tokenizer ops
-
-    saved_model_dir, data_path, out_path = sys.argv[1:]
-    data = np.load(data_path)
-    loaded = tf.saved_model.load(saved_model_dir)
-    outputs = loaded.signatures["serving_default"](
-        text=tf.constant(data["text"]),
-        waveform=tf.constant(data["waveform"]),
-        waveform_length=tf.constant(data["waveform_length"]),
-    )
-    foreign = sorted(m for m in sys.modules if m.split(".")[0] in ("ser_keras", "keras_hub"))
-    np.savez(out_path, probabilities=outputs["probabilities"].numpy(), foreign_modules=np.array(foreign, dtype=str))
-    """
-)
-
 
 @pytest.fixture(scope="module", params=["compact", "audio-compact"])
 def student(request, tmp_path_factory):
@@ -83,21 +66,10 @@ def test_the_student_is_small_and_trained(student):
 
 def test_a_fresh_tensorflow_process_gives_the_keras_predictions(student, tmp_path):
     _, _, _, saved_model_dir, clips, expected = student
-    lengths = np.array([len(clip.waveform) for clip in clips], np.int32)
-    assert len(set(lengths)) > 1, "the batch must mix lengths to exercise padding"
-    waveform = np.zeros((len(clips), lengths.max()), np.float32)
-    for index, clip in enumerate(clips):
-        waveform[index, : lengths[index]] = clip.waveform
-    np.savez(tmp_path / "inputs.npz", text=np.array([clip.text for clip in clips]), waveform=waveform,
-             waveform_length=lengths)
-    subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(saved_model_dir), str(tmp_path / "inputs.npz"),
-         str(tmp_path / "outputs.npz")],
-        check=True, capture_output=True,
-    )
-    outputs = np.load(tmp_path / "outputs.npz")
+    assert len({len(clip.waveform) for clip in clips}) > 1, "the batch must mix lengths to exercise padding"
+    outputs = serve_in_fresh_process(saved_model_dir, clips, tmp_path)
     assert list(outputs["foreign_modules"]) == []
-    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(outputs["serving_default/probabilities"], expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("quantize", ["none", "dynamic"])

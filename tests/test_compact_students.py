@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -12,7 +11,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from text_model_stand_ins import build_tiny_bert, save_tiny_preset_with_tokenizer
+from test_distill_job import kill_after_epoch, run_job, tiny_preset, weights_of  # noqa: F401  (tiny_preset: a fixture)
+from text_model_stand_ins import build_tiny_bert
 
 from ser_keras.experiment.job import add_job_arguments, job_config_from_args, parse_students
 from ser_keras.text.narrow import NarrowTextSpec, build_narrow_text_encoder, principal_basis
@@ -70,21 +70,19 @@ def test_a_narrow_student_keeps_the_vocabulary_and_projects_the_teachers_embeddi
     assert tuple(student(tokens)["sequence_output"].shape) == (1, 5, 8)
 
 
-@pytest.fixture(scope="module")
-def tiny_preset(tmp_path_factory):
-    with open(REPO / "data" / "demo" / "manifest.csv", encoding="utf-8") as handle:
-        texts = [row["text"] for row in csv.DictReader(handle)]
-    return save_tiny_preset_with_tokenizer(tmp_path_factory.mktemp("preset"), texts)
-
-
-def test_compact_and_audio_only_students_train_in_the_job_and_get_their_rows(tiny_preset, tmp_path):
-    command = [
+def compact_job_command(preset: str, output_dir: Path, *extra: str) -> list[str]:
+    """The tiny job with compact students of a frozen (random) VGGish teacher: their CNN is distilled from it."""
+    return [
         sys.executable, str(REPO / "training_scripts" / "distill.py"),
-        "--text-preset", tiny_preset, "--limit-per-split", "16", "--students", "compact,audio-compact",
+        "--text-preset", preset, "--limit-per-split", "16", "--students", "compact,audio-compact",
         "--transfer-epochs", "2", "--finetune-epochs", "1", "--audio-epochs", "2", "--batch-size", "8",
-        "--sequence-length", "16", "--latency-runs", "2", "--output-dir", str(tmp_path), "--run-name", "tiny",
-        "--audio-encoder", "vggish",  # a frozen (random) VGGish teacher: the students' CNN is distilled from it
+        "--sequence-length", "16", "--latency-runs", "2", "--output-dir", str(output_dir), "--run-name", "tiny",
+        "--audio-encoder", "vggish", *extra,
     ]
+
+
+def test_compact_and_audio_only_students_train_in_the_job_and_get_their_rows(tiny_preset, tmp_path):  # noqa: F811
+    command = compact_job_command(tiny_preset, tmp_path)
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Feature loss through a learned projection 16 -> 32 (not exported)" in result.stderr
@@ -124,6 +122,36 @@ def test_compact_and_audio_only_students_train_in_the_job_and_get_their_rows(tin
     assert names and not any("feature_projection" in name for name in names)
     # The best student was exported whatever its kind, and it serves.
     assert (run_dir / "export" / "best_student" / "1" / "saved_model.pb").is_file()
+
+
+def test_a_compact_student_killed_in_its_audio_stage_and_in_fine_tuning_resumes_to_the_same_weights(
+    tiny_preset, tmp_path  # noqa: F811
+):
+    # The audio student's embedding distillation and stage 2 of the distilled compact student (narrow
+    # BERT + feature projection) each killed after one epoch, then the same command: as uninterrupted.
+    extra = ("--students", "compact", "--no-baselines", "--transfer-epochs", "1", "--finetune-epochs", "2",
+             "--audio-epochs", "3", "--no-export")
+    uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
+    run_job(compact_job_command(tiny_preset, uninterrupted, *extra))
+    command = compact_job_command(tiny_preset, killed, *extra)
+    stages = ("tiny/models/*/main/audio_student", "tiny/models/*/main/compact_kd/finetune")
+    for stage_dir_glob in stages:
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kill_after_epoch(process, stage_dir_glob, killed, 1)
+    run_job(command)
+
+    for stage_dir in (*stages, "tiny/models/*/main/compact_kd/transfer"):
+        expected = weights_of(next(uninterrupted.glob(f"{stage_dir}/best.weights.h5")))
+        actual = weights_of(next(killed.glob(f"{stage_dir}/best.weights.h5")))
+        assert expected.keys() == actual.keys() and expected
+        for name in expected:
+            np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=f"{stage_dir}: {name}")
+        histories = [json.loads(next(root.glob(f"{stage_dir}/done.json")).read_text())["history"]
+                     for root in (uninterrupted, killed)]
+        np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-5, err_msg=stage_dir)
+    results = [json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (uninterrupted, killed)]
+    assert [m["test"] for m in results[1]] == [m["test"] for m in results[0]]
+    assert [m["extra"].get("audio_fidelity") for m in results[1]] == [m["extra"].get("audio_fidelity") for m in results[0]]
 
 
 def teacher_audio_stand_in(seed: int = 1):

@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 
-from export_stand_ins import stack_inputs, tiny_export
+from export_stand_ins import serve_in_fresh_process, stack_inputs, tiny_export
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return tiny_export(tmp_path_factory.getbasetemp() / "tiny_export")
-
-
-FRESH_PROCESS_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    import tensorflow_text  # registers the tokenizer ops
-
-    saved_model_dir, data_path, out_path = sys.argv[1:]
-    data = np.load(data_path)
-    loaded = tf.saved_model.load(saved_model_dir)
-    raw = loaded.signatures["serving_default"](
-        text=tf.constant(data["text"]),
-        waveform=tf.constant(data["waveform"]),
-        waveform_length=tf.constant(data["waveform_length"]),
-    )
-    tokens = loaded.signatures["serving_tokens"](
-        **{name: tf.constant(data[name]) for name in
-           ("token_ids", "segment_ids", "padding_mask", "audio_patches", "audio_mask")}
-    )
-    foreign = sorted(m for m in sys.modules if m.split(".")[0] in ("ser_keras", "keras_hub"))
-    np.savez(
-        out_path,
-        raw_probabilities=raw["probabilities"].numpy(),
-        raw_label_id=raw["label_id"].numpy(),
-        raw_label=raw["label"].numpy().astype(str),
-        tokens_probabilities=tokens["probabilities"].numpy(),
-        signatures=np.array(sorted(loaded.signatures)),
-        foreign_modules=np.array(foreign, dtype=str),
-    )
-    """
-)
 
 
 def test_layout_metadata_and_side_files_reload(tiny):
@@ -87,35 +50,18 @@ def test_layout_metadata_and_side_files_reload(tiny):
 
 def test_fresh_tensorflow_process_matches_keras(tiny, tmp_path):
     clips = tiny.test_clips[:6]
-    lengths = np.array([len(clip.waveform) for clip in clips], np.int32)
-    assert len(set(lengths)) > 1, "the batch must mix lengths to exercise padding"
-    waveform = np.zeros((len(clips), lengths.max()), np.float32)
-    for index, clip in enumerate(clips):
-        waveform[index, : lengths[index]] = clip.waveform
+    assert len({len(clip.waveform) for clip in clips}) > 1, "the batch must mix lengths to exercise padding"
     tokens_batch = stack_inputs(clips, tiny.preprocessor)
-    np.savez(
-        tmp_path / "inputs.npz",
-        text=np.array([clip.text for clip in clips]),
-        waveform=waveform,
-        waveform_length=lengths,
-        **tokens_batch,
-    )
-    subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(tiny.saved_model_dir),
-         str(tmp_path / "inputs.npz"), str(tmp_path / "outputs.npz")],
-        check=True,
-        capture_output=True,
-    )
-    outputs = np.load(tmp_path / "outputs.npz")
+    outputs = serve_in_fresh_process(tiny.saved_model_dir, clips, tmp_path, **tokens_batch)
     expected = tiny.keras_probabilities(tokens_batch)
 
     assert list(outputs["signatures"]) == ["serving_default", "serving_tokens"]
     assert list(outputs["foreign_modules"]) == []
-    assert outputs["raw_probabilities"].shape == (6, 4)
-    np.testing.assert_allclose(outputs["raw_probabilities"], expected, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(outputs["tokens_probabilities"], expected, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(outputs["raw_label_id"], expected.argmax(axis=1))
-    assert list(outputs["raw_label"]) == [tiny.label_names[i] for i in expected.argmax(axis=1)]
+    assert outputs["serving_default/probabilities"].shape == (6, 4)
+    np.testing.assert_allclose(outputs["serving_default/probabilities"], expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(outputs["serving_tokens/probabilities"], expected, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(outputs["serving_default/label_id"], expected.argmax(axis=1))
+    assert list(outputs["serving_default/label"]) == [tiny.label_names[i] for i in expected.argmax(axis=1)]
     # The model is trained: confident, not uniform, predictions.
     assert expected.max(axis=1).min() > 0.3
 

@@ -13,9 +13,7 @@ from text_model_stand_ins import (
 
 from ser_keras.models import (
     PAPER_MODELS,
-    build_3m_ser,
     build_fusion_head,
-    build_paper_model,
     build_raw_model,
     build_ser_models,
 )
@@ -193,8 +191,9 @@ def test_paper_models_and_students_from_a_preset(tmp_path):
         "bert_base": 12, "bert_6": 6, "bert_4": 4, "bert_2": 2
     }
     preset = save_tiny_preset(tmp_path / "bert")  # 3 layers
-    student = build_paper_model("bert_2", text_preset=preset, with_audio_encoder=False)
-    teacher = build_3m_ser(preset, with_audio_encoder=False, name="teacher")
+    layers = PAPER_MODELS["bert_2"].num_text_layers
+    student = build_ser_models(load_text_encoder(preset, layers), None, name="bert_2")
+    teacher = build_ser_models(load_text_encoder(preset), None, name="teacher")
     assert student.text_encoder.num_layers == 2 and teacher.text_encoder.num_layers == 3
     assert student.raw_model.name == "bert_2"
     np.testing.assert_array_equal(
@@ -202,6 +201,4 @@ def test_paper_models_and_students_from_a_preset(tmp_path):
         teacher.text_encoder.get_layer("transformer_layer_1").get_weights()[0],
     )
     with pytest.raises(TextPresetError, match="more transformer layers"):
-        build_paper_model("bert_6", text_preset=preset, with_audio_encoder=False)
-    with pytest.raises(ValueError, match="Unknown paper model"):
-        build_paper_model("bert_3", text_preset=preset)
+        load_text_encoder(preset, PAPER_MODELS["bert_6"].num_text_layers)

@@ -3,7 +3,8 @@
 `make_dataset` turns utterances into batches `(inputs, label)` for the models:
 
 * text as tokens (`"token_ids"`, `"segment_ids"`, `"padding_mask"`) from a
-  tokenizer/preprocessor callable, or as cached encoder outputs
+  tokenizer/preprocessor callable (run once over the split's texts), or as
+  cached encoder outputs
   (`"text_features"` `[B, L, H]`, `"padding_mask"`);
 * audio as VGGish log-mel patches (`"audio_patches"` `[B, N, 96, 64]`,
   `"audio_mask"`), decoded from the files, or as cached VGGish embeddings
@@ -57,7 +58,7 @@ DEFAULT_BUCKET_BOUNDARIES: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 #: The keys a tokenizer/preprocessor callable must return.
 TOKEN_KEYS: tuple[str, ...] = ("token_ids", "segment_ids", "padding_mask")
 
-Preprocessor = Callable[[tf.Tensor], Mapping[str, tf.Tensor]]
+Preprocessor = Callable[[tf.Tensor], Mapping[str, tf.Tensor]]  # texts [N] -> {key: [N, L]}
 
 
 def make_dataset(
@@ -81,9 +82,10 @@ def make_dataset(
         utterances: the split to serve.
         label_names: the label set; labels become their index in it.
         batch_size: utterances per batch (the last batch of a bucket may be smaller).
-        preprocessor: maps a scalar string tensor to a dict with `"token_ids"`,
-            `"segment_ids"` and `"padding_mask"` of shape `[L]`, e.g. a keras-hub
-            `BertTextClassifierPreprocessor`. Required unless `text_features` is given.
+        preprocessor: maps a string tensor `[N]` to a dict with `"token_ids"`,
+            `"segment_ids"` and `"padding_mask"` of shape `[N, L]`, e.g. a keras-hub
+            `BertTextClassifierPreprocessor`; the split's texts are tokenized in
+            one call. Required unless `text_features` is given.
         text_features: cached text-encoder outputs, utterance id -> `[L_i, H]`
             (real tokens only), e.g. from `EncoderCache.text_features`.
         audio_embeddings: cached audio-encoder outputs, utterance id ->
@@ -122,13 +124,13 @@ def make_dataset(
         items, audio_embeddings, "audio embeddings", lambda item: item.has_audio
     )
     report = skip_report if skip_report is not None else SkipReport()
-    dataset = tf.data.Dataset.from_tensor_slices(
-        {
-            "index": tf.range(len(items), dtype=tf.int64),
-            "text": tf.constant([item.text for item in items], tf.string, shape=[len(items)]),
-            "label": tf.constant(label_ids(items, label_names), tf.int32, shape=[len(items)]),
-        }
-    )
+    columns = {
+        "index": tf.range(len(items), dtype=tf.int64),
+        "label": tf.constant(label_ids(items, label_names), tf.int32, shape=[len(items)]),
+    }
+    if text_features is None:
+        columns.update(_tokenized(preprocessor, [item.text for item in items]))
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle and items:
         dataset = epoch_shuffled(dataset, len(items), seed, epoch)
     if audio_embeddings is not None:
@@ -144,10 +146,6 @@ def make_dataset(
             _cached_lookup(items, text_features, "text_features", "padding_mask"),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
-        )
-    else:
-        dataset = dataset.map(
-            _tokenizer(preprocessor), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
     dataset = dataset.map(_to_model_inputs)
     any_audio = audio_embeddings is not None or any(item.has_audio for item in items)
@@ -353,23 +351,22 @@ def _rows_and_mask(
     return array, np.ones([len(array)], bool)
 
 
-def _tokenizer(preprocessor: Preprocessor) -> Callable[[dict], dict]:
-    def tokenize(element: dict) -> dict:
-        tokens = preprocessor(element["text"])
-        missing = [key for key in TOKEN_KEYS if key not in tokens]
-        if missing:
-            raise ValueError(
-                f"The preprocessor must return a dict with {list(TOKEN_KEYS)}; "
-                f"{missing} are missing."
-            )
-        return {
-            **element,
-            "token_ids": tf.cast(tokens["token_ids"], tf.int32),
-            "segment_ids": tf.cast(tokens["segment_ids"], tf.int32),
-            "padding_mask": tf.cast(tokens["padding_mask"], tf.bool),
-        }
+def _tokenized(preprocessor: Preprocessor, texts: Sequence[str]) -> dict[str, tf.Tensor]:
+    """The token columns of a whole split, `[N, L]` each, from one call of the preprocessor.
 
-    return tokenize
+    Tokenizing once, eagerly, costs less than a tokenizer traced into every
+    dataset a job builds (each stage and evaluation builds its own).
+    """
+    texts = list(texts)
+    tokens = preprocessor(tf.constant(texts or [""], tf.string, shape=[max(len(texts), 1)]))
+    missing = [key for key in TOKEN_KEYS if key not in tokens]
+    if missing:
+        raise ValueError(
+            f"The preprocessor must return a dict with {list(TOKEN_KEYS)}; "
+            f"{missing} are missing."
+        )
+    dtypes = {"token_ids": tf.int32, "segment_ids": tf.int32, "padding_mask": tf.bool}
+    return {key: tf.cast(tokens[key], dtype)[: len(texts)] for key, dtype in dtypes.items()}
 
 
 _MODEL_INPUT_KEYS = (

@@ -52,6 +52,7 @@ from ser_keras.training.embedding_distillation import (
     predict_embeddings,
 )
 from ser_keras.training.stages import make_optimizer, run_stage
+from ser_keras.training.strategy import MultiReplicaModel
 from ser_keras.training.tensorboard import log_scores
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def audio_student_branch(
     if recipe.audio.epochs > 0:
         with strategy.scope():
             inputs = keras.Input((NUM_FRAMES, NUM_BANDS), name="audio_patches")
-            trainee = keras.Model(inputs, encoder(inputs), name="audio_student_distillation")
+            trainee = MultiReplicaModel(inputs, encoder(inputs), name="audio_student_distillation")
             trainee.compile(optimizer=make_optimizer(recipe.audio.optimizer), loss=EmbeddingDistillationLoss(variance))
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="audio_student_epoch")
         record = run_stage(

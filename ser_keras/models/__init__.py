@@ -2,9 +2,12 @@
 
 Example:
 
->>> from ser_keras.models import build_paper_model, build_3m_ser
->>> teacher = build_paper_model("bert_base", vggish_weights="vggish_model.ckpt")  # doctest: +SKIP
->>> student = build_3m_ser(num_text_layers=2)  # offline MiniLM, first 2 layers  # doctest: +SKIP
+>>> from ser_keras.models import PAPER_MODELS, build_ser_models
+>>> from ser_keras.text import load_text_encoder
+>>> from ser_keras.vggish import build_vggish
+>>> layers = PAPER_MODELS["bert_2"].num_text_layers
+>>> student = build_ser_models(load_text_encoder("bert_base_en_uncased", layers),
+...                            build_vggish(weights="vggish_model.ckpt"))  # doctest: +SKIP
 >>> student.cached_model.output.keys()  # doctest: +SKIP
 dict_keys(['logits', 'text_features'])
 """
@@ -13,9 +16,7 @@ from ser_keras.models.builders import (
     PAPER_MODELS,
     PaperModel,
     SERModels,
-    build_3m_ser,
     build_cached_model,
-    build_paper_model,
     build_raw_model,
     build_ser_models,
 )
@@ -71,10 +72,8 @@ __all__ = [
     "PatchEncoder",
     "SERModels",
     "TextEncoderParameters",
-    "build_3m_ser",
     "build_cached_model",
     "build_fusion_head",
-    "build_paper_model",
     "build_raw_model",
     "build_ser_models",
     "component_parameters",

@@ -15,15 +15,19 @@ output, for the feature-distillation loss); audio-only models return logits only
 
 Example:
 
->>> models = build_paper_model("bert_2")  # doctest: +SKIP
->>> models.raw_model.output.keys()  # doctest: +SKIP
+>>> student = build_ser_models(load_text_encoder("bert_base_en_uncased", num_layers=2),
+...                            build_vggish(weights="vggish_model.ckpt"))  # doctest: +SKIP
+>>> student.raw_model.output.keys()  # doctest: +SKIP
 dict_keys(['logits', 'text_features'])
+
+The encoders are loaded on their own (`ser_keras.text.load_text_encoder`,
+`ser_keras.vggish.build_vggish`, or the compact audio CNN) and passed in:
+the training job, the benchmark and the examples all build through
+`build_ser_models`.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
 
 import keras
@@ -45,10 +49,6 @@ from ser_keras.models.fusion import (
     uses_text,
 )
 from ser_keras.models.layers import PatchEncoder
-from ser_keras.text.presets import BERT_BASE_PRESET
-
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class PaperModel:
@@ -226,72 +226,4 @@ def build_ser_models(
         raw_model=build_raw_model(head, text_encoder, audio_encoder, name=name),
         text_encoder=text_encoder,
         audio_encoder=audio_encoder,
-    )
-
-
-def build_3m_ser(
-    text_preset: str | os.PathLike | None = None,
-    num_text_layers: int | None = None,
-    vggish_weights: str | os.PathLike | None = None,
-    with_audio_encoder: bool = True,
-    num_classes: int = len(DEFAULT_LABELS),
-    pooling: str = "cls",
-    modality: str = "multimodal",
-    name: str = "ser",
-) -> SERModels:
-    """Builds a 3M-SER teacher (all layers) or student (first `num_text_layers`) from presets.
-
-    Args:
-        text_preset: a BERT preset (`None`: the offline MiniLM directory;
-            the paper's teacher is `"bert_base_en_uncased"`).
-        num_text_layers: `None` for all layers, `k` for a student.
-        vggish_weights: see `ser_keras.vggish.build_vggish` (`None`: random,
-            with a warning).
-        with_audio_encoder: `False` skips VGGish: the raw-input model then
-            takes cached `"audio_embeddings"`.
-        num_classes, pooling, modality, name: see `build_ser_models`.
-
-    Example:
-
-    >>> student = build_3m_ser("bert_base_en_uncased", num_text_layers=2)  # doctest: +SKIP
-    """
-    from ser_keras.text.encoder import load_text_encoder
-    from ser_keras.vggish import build_vggish
-
-    text_encoder = load_text_encoder(text_preset, num_text_layers) if uses_text(modality) else None
-    audio_encoder = (
-        build_vggish(weights=vggish_weights) if with_audio_encoder and uses_audio(modality) else None
-    )
-    return build_ser_models(text_encoder, audio_encoder, num_classes, pooling, modality, name)
-
-
-def build_paper_model(
-    variant: str,
-    text_preset: str | os.PathLike | None = BERT_BASE_PRESET,
-    vggish_weights: str | os.PathLike | None = None,
-    **kwargs,
-) -> SERModels:
-    """Builds one of the paper's models: `"bert_base"` (teacher), `"bert_6"`, `"bert_4"`, `"bert_2"`.
-
-    Args:
-        variant: a key of `PAPER_MODELS`.
-        text_preset: the pretrained BERT the layers come from
-            (`bert_base_en_uncased` in the paper; needs a download).
-        vggish_weights: see `ser_keras.vggish.build_vggish`.
-        **kwargs: passed to `build_3m_ser` (`num_classes`, `pooling`, ...).
-
-    Example:
-
-    >>> teacher = build_paper_model("bert_base")  # doctest: +SKIP
-    """
-    if variant not in PAPER_MODELS:
-        raise ValueError(f"Unknown paper model {variant!r}; choose one of {sorted(PAPER_MODELS)}.")
-    paper_model = PAPER_MODELS[variant]
-    logger.info("Building %s.", paper_model.label)
-    return build_3m_ser(
-        text_preset,
-        num_text_layers=paper_model.num_text_layers,
-        vggish_weights=vggish_weights,
-        name=kwargs.pop("name", variant),
-        **kwargs,
     )

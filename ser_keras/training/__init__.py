@@ -26,13 +26,14 @@ from ser_keras.training.metrics import (
     predicts_one_class,
     save_confusion_matrix_png,
 )
-from ser_keras.training.strategy import MultiReplicaFitMixin, get_strategy
+from ser_keras.training.strategy import MultiReplicaFitMixin, MultiReplicaModel, get_strategy
 
 __all__ = [
     "METRIC_NAMES",
     "ClassificationMetricsCallback",
     "Distiller",
     "MultiReplicaFitMixin",
+    "MultiReplicaModel",
     "classification_cross_entropy",
     "classification_metrics",
     "confusion_matrix",

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import keras
 
-from ser_keras.training.strategy import MultiReplicaFitMixin
+from ser_keras.training.strategy import MultiReplicaModel
 
 
-class SERClassifier(MultiReplicaFitMixin, keras.Model):
+class SERClassifier(MultiReplicaModel):
     """A functional model (inputs dict -> logits) with the multi-replica `fit` fixes.
 
     Example:

@@ -29,7 +29,10 @@ from __future__ import annotations
 import logging
 import os
 
+import keras
 import tensorflow as tf
+
+from ser_keras.training.losses import global_batch_mean
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,14 @@ class MultiReplicaFitMixin:
       them with shape `[1]`; the epoch logs are read from the metrics, so they
       stay scalars.
 
+    It also makes the step of a compiled `keras.losses.Loss` the step one
+    device takes on the same global batch: Keras divides each replica's own
+    mean by the number of replicas, which weighs the examples of a global batch
+    unevenly when it does not split evenly (the last batch of each length
+    bucket); the mixin sums each replica's per-example losses and divides by the
+    global example count (`global_batch_mean`), as the `Distiller` does. (The
+    logged `loss` stays Keras' and is exact for even splits.)
+
     Put it before `keras.Model` in the bases. A subclass that overrides
     `train_step`/`test_step` passes its logs through `multi_worker_safe_logs`.
 
@@ -101,6 +112,18 @@ class MultiReplicaFitMixin:
 
     def test_step(self, data):
         return self.multi_worker_safe_logs(super().test_step(data))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas == 1 or not isinstance(self.loss, keras.losses.Loss):
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
+        per_example = self.loss.call(y, y_pred)
+        if sample_weight is not None:
+            per_example = per_example * tf.cast(tf.reshape(sample_weight, tf.shape(per_example)), per_example.dtype)
+        loss = global_batch_mean(per_example)
+        if self.losses:  # regularisation: each replica adds its share
+            loss = loss + tf.add_n(self.losses) / replicas
+        return loss
 
     def multi_worker_safe_logs(self, logs: dict) -> dict:
         """Reshapes scalar logs to `[1]` when several workers train together.
@@ -131,3 +154,14 @@ class MultiReplicaFitMixin:
                 break
             iterator = None
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+class MultiReplicaModel(MultiReplicaFitMixin, keras.Model):
+    """A functional `keras.Model` with the `MultiReplicaFitMixin` fixes: build it like `keras.Model`.
+
+    Example:
+
+    >>> inputs = keras.Input((3,), name="x")
+    >>> MultiReplicaModel(inputs, keras.layers.Dense(4)(inputs)).output_shape
+    (None, 4)
+    """
