@@ -91,8 +91,8 @@ class MultiReplicaFitMixin:
     mean by the number of replicas, which weighs the examples of a global batch
     unevenly when it does not split evenly (the last batch of each length
     bucket); the mixin sums each replica's per-example losses and divides by the
-    global example count (`global_batch_mean`), as the `Distiller` does. (The
-    logged `loss` stays Keras' and is exact for even splits.)
+    global example count (`global_batch_mean`), as the `Distiller` does; the
+    logged `loss` keeps Keras' value, the exact mean over the epoch's examples.
 
     Put it before `keras.Model` in the bases. A subclass that overrides
     `train_step`/`test_step` passes its logs through `multi_worker_safe_logs`.
@@ -120,7 +120,11 @@ class MultiReplicaFitMixin:
         per_example = self.loss.call(y, y_pred)
         if sample_weight is not None:
             per_example = per_example * tf.cast(tf.reshape(sample_weight, tf.shape(per_example)), per_example.dtype)
-        loss = global_batch_mean(per_example)
+        # The gradient of the global-batch mean; the value of Keras' own (this replica's mean over the
+        # replica count), which its loss tracker weighs by the local batch size into the exact epoch mean.
+        global_mean = global_batch_mean(per_example)
+        local_mean = tf.math.divide_no_nan(tf.reduce_sum(per_example), tf.cast(tf.size(per_example), per_example.dtype))
+        loss = global_mean + tf.stop_gradient(local_mean / replicas - global_mean)
         if self.losses:  # regularisation: each replica adds its share
             loss = loss + tf.add_n(self.losses) / replicas
         return loss
