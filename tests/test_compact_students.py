@@ -11,7 +11,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from test_distill_job import kill_after_epoch, run_job, tiny_preset, weights_of  # noqa: F401  (tiny_preset: a fixture)
+from test_distill_job import (
+    assert_resumed_as_uninterrupted,
+    kill_after_epoch,
+    run_job,
+    tiny_preset,  # noqa: F401  (a fixture)
+)
 from text_model_stand_ins import build_tiny_bert
 
 from ser_keras.experiment.job import add_job_arguments, job_config_from_args, parse_students
@@ -140,17 +145,7 @@ def test_a_compact_student_killed_in_its_audio_stage_and_in_fine_tuning_resumes_
         kill_after_epoch(process, stage_dir_glob, killed, 1)
     run_job(command)
 
-    for stage_dir in (*stages, "tiny/models/*/main/compact_kd/transfer"):
-        expected = weights_of(next(uninterrupted.glob(f"{stage_dir}/best.weights.h5")))
-        actual = weights_of(next(killed.glob(f"{stage_dir}/best.weights.h5")))
-        assert expected.keys() == actual.keys() and expected
-        for name in expected:
-            np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=f"{stage_dir}: {name}")
-        histories = [json.loads(next(root.glob(f"{stage_dir}/done.json")).read_text())["history"]
-                     for root in (uninterrupted, killed)]
-        np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-5, err_msg=stage_dir)
-    results = [json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (uninterrupted, killed)]
-    assert [m["test"] for m in results[1]] == [m["test"] for m in results[0]]
+    results = assert_resumed_as_uninterrupted(uninterrupted, killed, (*stages, "tiny/models/*/main/compact_kd/transfer"))
     assert [m["extra"].get("audio_fidelity") for m in results[1]] == [m["extra"].get("audio_fidelity") for m in results[0]]
 
 

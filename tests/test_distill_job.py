@@ -205,11 +205,19 @@ def test_sigkill_in_either_stage_resumes_to_the_same_weights(tiny_preset, tmp_pa
         kill_after_epoch(process, stage_dir_glob, killed, epoch)
     run_job(command)  # the same command resumes
 
-    for stage_dir in ("teachers/*/main/teacher/transfer", "teachers/*/main/teacher/finetune",
-                      "tiny/models/*/main/student_k1_kd/transfer", "tiny/models/*/main/student_k1_kd/finetune"):
+    assert_resumed_as_uninterrupted(uninterrupted, killed, (
+        "teachers/*/main/teacher/transfer", "teachers/*/main/teacher/finetune",
+        "tiny/models/*/main/student_k1_kd/transfer", "tiny/models/*/main/student_k1_kd/finetune",
+    ))
+
+
+def assert_resumed_as_uninterrupted(uninterrupted: Path, killed: Path, stage_dirs) -> list[list[dict]]:
+    """Each stage's best weights (1e-5) and every epoch's loss (1e-5 relative) match, and so do the
+    test scores; returns both runs' results.json models (uninterrupted first)."""
+    for stage_dir in stage_dirs:
         expected = weights_of(next(uninterrupted.glob(f"{stage_dir}/best.weights.h5")))
         actual = weights_of(next(killed.glob(f"{stage_dir}/best.weights.h5")))
-        assert expected.keys() == actual.keys()
+        assert expected.keys() == actual.keys() and expected
         for name in expected:
             np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=f"{stage_dir}: {name}")
         # Every epoch's losses, the resumed ones included: the dropout masks were the same.
@@ -217,9 +225,9 @@ def test_sigkill_in_either_stage_resumes_to_the_same_weights(tiny_preset, tmp_pa
         actual_history = json.loads(next(killed.glob(f"{stage_dir}/done.json")).read_text())["history"]
         assert len(actual_history["loss"]) == len(expected_history["loss"])
         np.testing.assert_allclose(actual_history["loss"], expected_history["loss"], rtol=1e-5, err_msg=stage_dir)
-    expected_results = json.loads((uninterrupted / "tiny" / "results.json").read_text())["models"]
-    actual_results = json.loads((killed / "tiny" / "results.json").read_text())["models"]
-    assert [m["test"] for m in actual_results] == [m["test"] for m in expected_results]
+    results = [json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (uninterrupted, killed)]
+    assert [m["test"] for m in results[1]] == [m["test"] for m in results[0]]
+    return results
 
 
 def exporting_job_command(preset: str, output_dir: Path) -> list[str]:

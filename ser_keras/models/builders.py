@@ -50,6 +50,7 @@ from ser_keras.models.fusion import (
 )
 from ser_keras.models.layers import PatchEncoder
 
+
 @dataclass(frozen=True)
 class PaperModel:
     """One of the paper's four models: BERT with `num_text_layers` layers + VGGish.

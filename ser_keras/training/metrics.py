@@ -215,10 +215,11 @@ class ClassificationMetricsCallback(keras.callbacks.Callback):
         # Traced once for every batch shape: the dataset's own spec (None for the batch and for
         # bucketed lengths) is the signature, so length buckets and a last smaller batch do not retrace.
         element_spec = getattr(self.validation_data, "element_spec", None)
-        if element_spec is None:
-            predict = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-        else:
-            predict = tf.function(lambda inputs: model(inputs, training=False), input_signature=[element_spec[0]])
+        predict = tf.function(
+            lambda inputs: model(inputs, training=False),
+            input_signature=None if element_spec is None else [element_spec[0]],
+            reduce_retracing=True,
+        )
         self._predict = lambda inputs, training=False: predict(inputs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
