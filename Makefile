@@ -19,5 +19,9 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python training_scripts/distill.py $(ARGS)
 
+# The suite runs in two processes (one per core of a 2-core CI machine), a test file per process
+# at a time so that its module fixtures run once; PYTEST_ARGS='-n 0' runs it in one.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,10 @@
-"""Typed configuration of the training recipe, with the paper's values as a named preset.
+"""The one typed configuration of a job: data, models, training recipe and outputs.
+
+A `DistillJobConfig` says which data to read and how to split it
+(`DataConfig`), which encoders and students to build (`ModelConfig`), how to
+train them (`Recipe`) and where the outputs go. Every choice a job can take
+(datasets, splits, audio encoders, compact students) is spelled here once; the
+command-line flags (`ser_keras.experiment.cli`) and the job runner import it.
 
 A `Recipe` holds everything that decides how a model trains: the two stages
 (transfer learning with frozen encoders, then fine-tuning with the text encoder
@@ -23,14 +29,22 @@ Example:
 (50, 100, 2.0)
 >>> get_recipe("paper", batch_size=16).batch_size
 16
+>>> config = DistillJobConfig()
+>>> config.data.dataset, config.model.student_layers, config.recipe.name
+('demo', (4, 2, 1), 'demo')
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from ser_keras.audio.params import DEFAULT_MAX_PATCHES
+from ser_keras.modalities import MODALITIES, POOLING_MODES, default_pooling
 
 
 @dataclass(frozen=True)
@@ -261,3 +275,308 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     if unknown:
         raise ValueError(f"Unknown recipe fields {sorted(unknown)}.")
     return dataclasses.replace(recipe, **overrides)
+
+
+#: The repository's shipped demo corpus (the main job's default dataset).
+DEMO_MANIFEST = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "data",
+    "demo",
+    "manifest.csv",
+)
+
+DATASETS = ("demo", "iemocap", "manifest")
+SPLITS = ("auto", "paper", "manifest", "split-file")
+PROTOCOLS = ("single", "loso")
+#: Audio encoders: VGGish frozen (the paper), VGGish fine-tuned from the labels, the compact CNN.
+AUDIO_ENCODERS = ("vggish", "vggish-tuned", "compact")
+
+#: Named students beside the layer counts: `compact` (narrow text student + compact audio
+#: encoder + fusion head) and `audio-compact` (compact audio encoder + audio-only head).
+COMPACT_STUDENTS = ("compact", "audio-compact")
+#: Tokens per transcript: IEMOCAP's longest 1% of turns are longer than 48 tokens (the 95th
+#: percentile is 45, the maximum 124); batches are trimmed to their longest text, so the
+#: extra length costs nothing on short transcripts.
+DEFAULT_JOB_SEQUENCE_LENGTH = 64
+#: Part of every fingerprint: raised when a code change alters what a stage trains or how its
+#: checkpoints are laid out, so that a job never reuses a teacher that today's code would not train.
+#: 2: per-stage dropout seeds (stage 2 no longer inherits stage 1's), model-only best checkpoints.
+TRAINING_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split.
+
+    Args:
+        dataset: `"demo"` (the shipped corpus), `"iemocap"` or `"manifest"`.
+        data_dir: the unpacked `IEMOCAP_full_release` directory (iemocap).
+        manifest: a manifest CSV (manifest).
+        split: `"auto"` (the manifest's split column if it has one, else
+            `"paper"`), `"paper"`, `"manifest"` or `"split-file"`.
+        split_file: CSV of `utterance_id,split`; giving it selects the
+            `"split-file"` split (with `split` `"auto"` or `"split-file"`).
+        split_seed: the seed of the paper split's random draw (0, the
+            paper's); independent of the training seed, so runs with several
+            seeds are scored on the same test set.
+        protocol: `"single"` (one split) or `"loso"` (five leave-one-session-out folds, IEMOCAP).
+        sequence_length: tokens per transcript, [CLS] and [SEP] included.
+        max_patches: cap on 0.96 s audio patches per clip.
+        strict: stop at the first bad item instead of skipping it.
+        limit_per_split: keep at most this many utterances per split (smoke runs).
+        unlabelled_audio: a folder of audio files, or a CSV with a `path`
+            column, whose clips the compact students' audio encoder also learns
+            to embed like the teacher's VGGish (no labels needed; see
+            `ser_keras.data.unlabelled`). Not used by the teacher.
+
+    Example:
+
+    >>> DataConfig(dataset="iemocap", data_dir="/data/IEMOCAP_full_release").split
+    'auto'
+    """
+
+    dataset: str = "demo"
+    data_dir: str | None = None
+    manifest: str | None = None
+    split: str = "auto"
+    split_file: str | None = None
+    split_seed: int = 0
+    protocol: str = "single"
+    sequence_length: int = DEFAULT_JOB_SEQUENCE_LENGTH
+    max_patches: int = DEFAULT_MAX_PATCHES
+    strict: bool = False
+    limit_per_split: int | None = None
+    unlabelled_audio: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("dataset", self.dataset, DATASETS)
+        _check_choice("split", self.split, SPLITS)
+        _check_choice("protocol", self.protocol, PROTOCOLS)
+        if self.dataset == "iemocap" and not self.data_dir:
+            raise ValueError("--dataset iemocap needs --data-dir <IEMOCAP_full_release>.")
+        if self.dataset == "manifest" and not self.manifest:
+            raise ValueError("--dataset manifest needs --manifest <file.csv>.")
+        if self.split == "split-file" and not self.split_file:
+            raise ValueError("--split split-file needs --split-file <utterance_id,split CSV>.")
+        if self.split_file and self.split not in ("auto", "split-file"):
+            raise ValueError(
+                f"--split-file {self.split_file} selects the split-file split, but --split {self.split} "
+                "asks for another: drop one of the two flags."
+            )
+        if self.protocol == "loso" and self.dataset != "iemocap":
+            raise ValueError("--protocol loso needs IEMOCAP's five sessions (--dataset iemocap).")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which encoders and which students.
+
+    Args:
+        text_preset: the teacher's BERT preset: `None` for the offline MiniLM
+            (6 layers, hidden 384), `"bert_base_en_uncased"` for the paper's
+            teacher, a Hugging Face handle or a local directory.
+        teacher_layers: layers of the teacher's BERT (`None`: all).
+        student_layers: the students' layer counts (first k of the teacher's).
+        compact_students: named students from `COMPACT_STUDENTS`: `"compact"`
+            (a narrow BERT, 2 layers x 128, + the compact audio encoder) and
+            `"audio-compact"` (the compact audio encoder alone, for clips
+            without transcripts), both distilled from the multimodal teacher.
+            With a VGGish teacher their audio encoder is distilled from
+            VGGish's embeddings first (`ser_keras.experiment.audio_student`).
+        vggish_weights: VGGish checkpoint, SavedModel directory or TF-Hub handle
+            (`None`: random weights, with a warning).
+        audio_encoder: `"vggish"` (frozen, the paper's setting), `"vggish-tuned"`
+            (VGGish fine-tuned from the labels in the audio stage) or
+            `"compact"` (the compact CNN of `ser_keras.models.audio_cnn`,
+            trained from the labels); `None` picks `"vggish"` when
+            `vggish_weights` are given and `"compact"` otherwise (a frozen
+            random VGGish discards most of what the audio holds).
+        modality: `"multimodal"`, `"text"` or `"audio"` (ablations).
+        pooling: `"cls"`, `"mean"` or `"max"`; `None` picks `"cls"` (the text's
+            [CLS] position, as in the paper) for models with text and `"mean"`
+            for audio-only ones, which have no [CLS].
+        baselines: also train each student without distillation.
+
+    Example:
+
+    >>> ModelConfig(text_preset="bert_base_en_uncased", student_layers=(6, 4, 2)).student_layers
+    (6, 4, 2)
+    """
+
+    text_preset: str | None = None
+    teacher_layers: int | None = None
+    student_layers: tuple[int, ...] = (4, 2, 1)
+    compact_students: tuple[str, ...] = COMPACT_STUDENTS
+    vggish_weights: str | None = None
+    audio_encoder: str | None = None
+    modality: str = "multimodal"
+    pooling: str | None = None
+    baselines: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("modality", self.modality, MODALITIES)
+        if self.pooling is not None:
+            _check_choice("pooling", self.pooling, POOLING_MODES)
+        if self.modality == "audio" and self.pooling == "cls":
+            raise ValueError(
+                "--pooling cls takes the text's [CLS] position, which an audio-only model (--modality audio) "
+                "does not have: use --pooling mean or max."
+            )
+        if self.audio_encoder is not None:
+            _check_choice("audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
+        if any(k < 1 for k in self.student_layers):
+            raise ValueError(f"student layer counts must be >= 1; got {self.student_layers}.")
+        for name in self.compact_students:
+            _check_choice("compact student", name, COMPACT_STUDENTS)
+
+    @property
+    def pooling_kind(self) -> str:
+        """The pooling used: `pooling`, or the default for the modality.
+
+        Example:
+
+        >>> ModelConfig().pooling_kind, ModelConfig(modality="audio").pooling_kind
+        ('cls', 'mean')
+        """
+        return self.pooling if self.pooling is not None else default_pooling(self.modality)
+
+    @property
+    def audio_encoder_kind(self) -> str:
+        """The audio encoder used: `audio_encoder`, or the default for the given weights.
+
+        Example:
+
+        >>> ModelConfig().audio_encoder_kind, ModelConfig(vggish_weights="vggish_model.ckpt").audio_encoder_kind
+        ('compact', 'vggish')
+        """
+        if self.audio_encoder is not None:
+            return self.audio_encoder
+        return "vggish" if self.vggish_weights else "compact"
+
+
+@dataclass(frozen=True)
+class DistillJobConfig:
+    """Everything a distillation job needs.
+
+    Args:
+        data: the dataset and split.
+        model: encoders and students.
+        recipe: the training recipe (a `Recipe`; `get_recipe` gives the presets).
+        output_dir: the parent of the run directory.
+        run_name: the run directory's name under `output_dir`.
+        latency_runs: timed batch-1 runs per model for the latency column.
+        export: export the teacher and the best student as SavedModels.
+
+    Example:
+
+    >>> DistillJobConfig(run_name="iemocap_paper").run_dir
+    'saved_models/iemocap_paper'
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    recipe: Recipe = field(default_factory=lambda: get_recipe("demo"))
+    output_dir: str = "saved_models"
+    run_name: str = "demo"
+    latency_runs: int = 50
+    export: bool = True
+
+    def __post_init__(self) -> None:
+        model = self.model
+        if self.data.unlabelled_audio and (
+            model.modality == "text" or not model.compact_students or model.audio_encoder_kind == "compact"
+        ):
+            raise ValueError(
+                f"--unlabelled-audio {self.data.unlabelled_audio} only feeds the compact students' audio encoder "
+                "while it learns the teacher's VGGish embeddings: it needs a compact student (--students with "
+                f"{' or '.join(COMPACT_STUDENTS)}) and a VGGish teacher (--vggish-weights, or --audio-encoder "
+                "vggish / vggish-tuned); with the compact CNN as the teacher's audio encoder the students share it."
+            )
+
+    @property
+    def run_dir(self) -> str:
+        """`<output_dir>/<run_name>`."""
+        return os.path.join(self.output_dir, self.run_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every value.
+
+        Example:
+
+        >>> DistillJobConfig().to_dict()["model"]["student_layers"]
+        [4, 2, 1]
+        """
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def _fingerprint(self, teacher_only: bool) -> str:
+        relevant = self.to_dict()
+        for key in ("output_dir", "run_name", "latency_runs", "export"):
+            relevant.pop(key)
+        if teacher_only or relevant["data"]["unlabelled_audio"] is None:
+            relevant["data"].pop("unlabelled_audio")  # the teacher never sees it; runs without it keep their hash
+        if teacher_only:
+            relevant["model"].pop("student_layers")
+            relevant["model"].pop("compact_students")
+            relevant["model"].pop("baselines")
+            relevant["recipe"].pop("distillation")
+        relevant["training_format"] = TRAINING_FORMAT
+        encoded = json.dumps(relevant, sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()[:12]
+
+    def teacher_fingerprint(self) -> str:
+        """A hash of everything that determines the teacher (not the students).
+
+        Two jobs with equal fingerprints can share a trained teacher.
+
+        Example:
+
+        >>> DistillJobConfig().teacher_fingerprint() == DistillJobConfig(
+        ...     model=ModelConfig(student_layers=(2,))).teacher_fingerprint()
+        True
+        """
+        return self._fingerprint(teacher_only=True)
+
+    def training_fingerprint(self) -> str:
+        """A hash of everything that determines the trained models (outputs settings aside).
+
+        Example:
+
+        >>> DistillJobConfig().training_fingerprint() == DistillJobConfig(run_name="x").training_fingerprint()
+        True
+        """
+        return self._fingerprint(teacher_only=False)
+
+
+def quick_config(config: DistillJobConfig) -> DistillJobConfig:
+    """A smoke-run version of `config`: few utterances, short stages, one student.
+
+    Example:
+
+    >>> quick_config(DistillJobConfig()).recipe.transfer.epochs
+    2
+    """
+    recipe = dataclasses.replace(
+        config.recipe,
+        transfer=dataclasses.replace(config.recipe.transfer, epochs=2),
+        finetune=dataclasses.replace(config.recipe.finetune, epochs=1),
+        audio=dataclasses.replace(config.recipe.audio, epochs=min(config.recipe.audio.epochs, 2)),
+    )
+    # One student: the last layer student, or the last compact one when there is none or when
+    # unlabelled audio is given for it.
+    if config.data.unlabelled_audio or not config.model.student_layers:
+        layers, compact = (), config.model.compact_students[-1:]
+    else:
+        layers, compact = config.model.student_layers[-1:], ()
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, limit_per_split=config.data.limit_per_split or 64),
+        model=dataclasses.replace(config.model, student_layers=layers, compact_students=compact),
+        recipe=recipe,
+        run_name=config.run_name + "_quick",
+        latency_runs=min(config.latency_runs, 10),
+    )
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")

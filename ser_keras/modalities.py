@@ -1,6 +1,6 @@
 """Which inputs a model reads, and how its fused sequence is pooled: the choices, defined once.
 
-Keras-free, so that the job configuration (`ser_keras.experiment.job`) and the
+Keras-free, so that the job configuration (`ser_keras.config`) and the
 models (`ser_keras.models.fusion`, `ser_keras.models.layers`) share one
 spelling of each choice.
 

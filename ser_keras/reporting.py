@@ -206,3 +206,17 @@ def save_results(
         )
     results_chart_png(results, paths["png"], title)
     return paths
+
+
+def compact_student_label(kind: str, text_layers: int, text_width: int, audio_label: str | None) -> str:
+    """The Table II name of a compact student (before any " + KD").
+
+    Example:
+
+    >>> compact_student_label("compact", 2, 128, "AudioCNN"), compact_student_label("audio-compact", 0, 0, "AudioCNN")
+    ('BERT_2x128-AudioCNN (compact)', 'AudioCNN (audio only)')
+    """
+    if kind == "audio-compact":
+        return f"{audio_label} (audio only)"
+    text = f"BERT_{text_layers}x{text_width}"
+    return "-".join(part for part in (text, audio_label) if part) + " (compact)"

@@ -11,12 +11,12 @@ import pytest
 import tensorflow as tf
 
 from ser_keras.benchmarks.flops import dense_and_conv_flops
-from ser_keras.config import get_recipe
+from ser_keras.config import ModelConfig, get_recipe
 from ser_keras.data import EncoderCache, Splits
 from ser_keras.data.records import Utterance
 from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
 from ser_keras.experiment.audio_stage import prepare_audio_encoder
-from ser_keras.experiment.job import ModelConfig, add_job_arguments, job_config_from_args
+from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.models.audio_cnn import PatchStatistics, build_compact_audio_encoder
 from ser_keras.probes import log_mel_statistics

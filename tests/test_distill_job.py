@@ -1,65 +1,26 @@
-"""The main job end to end, on a tiny BERT preset and a slice of the demo corpus.
+"""The main job end to end, on a tiny BERT preset and a slice of the demo corpus: its outputs,
+the reuse of a finished job, the exported models as served, two workers.
 
-Every run is a subprocess of `training_scripts/distill.py`, as a user runs it
-(the job switches on TensorFlow's global op determinism, which must not leak
-into other tests).
+Every run is a subprocess of `training_scripts/distill.py`, as a user runs it (see job_runs.py).
+Resume and seeds: test_job_resume.py.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from job_runs import REPO, job_command, run_job, tiny_preset, weights_of  # noqa: F401  (tiny_preset: a fixture)
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from text_model_stand_ins import save_tiny_preset_with_tokenizer
 
 from ser_keras.models.audio_cnn import build_compact_audio_encoder
-
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "training_scripts" / "distill.py"
-
-
-@pytest.fixture(scope="module")
-def tiny_preset(tmp_path_factory):
-    with open(REPO / "data" / "demo" / "manifest.csv", encoding="utf-8") as handle:
-        texts = [row["text"] for row in csv.DictReader(handle)]
-    return save_tiny_preset_with_tokenizer(tmp_path_factory.mktemp("preset"), texts)
-
-
-def job_command(preset: str, output_dir: Path, transfer_epochs: int = 2, *extra: str) -> list[str]:
-    return [
-        sys.executable, str(SCRIPT),
-        "--text-preset", preset,
-        "--limit-per-split", "16",
-        "--students", "1",
-        "--transfer-epochs", str(transfer_epochs),
-        "--finetune-epochs", "1",
-        "--audio-epochs", "2",
-        "--batch-size", "8",
-        "--sequence-length", "16",
-        "--latency-runs", "2",
-        "--no-export",
-        "--output-dir", str(output_dir),
-        "--run-name", "tiny",
-        *extra,
-    ]
-
-
-def run_job(command: list[str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result
 
 
 def tensorboard_tags(directory: Path) -> set[str]:
@@ -83,15 +44,6 @@ def tensor_values(directory: Path, tag: str) -> list[float]:
             if tag in accumulator.Tags()["tensors"]:
                 values += [float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)]
     return values
-
-
-def weights_of(path: Path) -> dict[str, np.ndarray]:
-    arrays = {}
-    with h5py.File(path, "r") as handle:
-        handle.visititems(
-            lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
-        )
-    return arrays
 
 
 def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset, tmp_path):
@@ -146,88 +98,6 @@ def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset
     assert "Epoch 1/" not in second.stdout  # no training at all
     again = json.loads((run_dir / "results.json").read_text())["models"]
     assert [m["test"] for m in again] == [m["test"] for m in results["models"]]  # probe rows too
-
-
-def test_another_seed_moves_the_weights_not_the_split(tiny_preset, tmp_path):
-    # A manifest without a split column: the job draws the paper split, which --seed must not move.
-    # (Same seed, same metrics: the SIGKILL test below compares two runs of one command.)
-    with open(REPO / "data" / "demo" / "manifest.csv", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    manifest = tmp_path / "no_split_column.csv"
-    with open(manifest, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[key for key in rows[0] if key != "split"])
-        writer.writeheader()
-        for row in rows[::4]:
-            writer.writerow({**{key: value for key, value in row.items() if key != "split"},
-                             "path": str(REPO / "data" / "demo" / row["path"])})
-    data = ("--dataset", "manifest", "--manifest", str(manifest))
-    runs = ("seed0", "seed1")
-    for seed, run in enumerate(runs):
-        run_job(job_command(tiny_preset, tmp_path / run, 2, *data, "--seed", str(seed)))
-    losses = [json.loads(next((tmp_path / run).glob("teachers/*/main/teacher/transfer/done.json")).read_text())
-              ["history"]["loss"] for run in runs]
-    assert losses[0] != losses[1]  # the seed moved the weights, not the split
-    splits = [(tmp_path / run / "tiny" / "splits.csv").read_text() for run in runs]
-    assert splits[0] == splits[1] and splits[0].count(",test") == 16
-
-
-def kill_after_epoch(process: subprocess.Popen, stage_dir_glob: str, root: Path, epoch: int) -> None:
-    """SIGKILLs the job once the stage's backup holds `epoch`, then checks the stage is unfinished."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        found = list(root.glob(f"{stage_dir_glob}/backup/training_metadata.json"))
-        if found:
-            try:
-                if json.loads(found[0].read_text())["epoch"] >= epoch:
-                    break
-            except (json.JSONDecodeError, OSError):
-                pass
-        time.sleep(0.02)
-    assert process.poll() is None, f"the job ended before it could be killed in {stage_dir_glob}"
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert not list(root.glob(f"{stage_dir_glob}/done.json"))
-
-
-def test_sigkill_in_either_stage_resumes_to_the_same_weights(tiny_preset, tmp_path):
-    # Killed once in stage 1 of the teacher and once in stage 2 of a distilled student: stage 2
-    # must not depend on random state that only an uninterrupted stage 1 leaves behind.
-    transfer_epochs, finetune_epochs = 4, 3
-    extra = ("--finetune-epochs", str(finetune_epochs), "--no-baselines")
-    uninterrupted = tmp_path / "uninterrupted"
-    run_job(job_command(tiny_preset, uninterrupted, transfer_epochs, *extra))
-
-    killed = tmp_path / "killed"
-    command = job_command(tiny_preset, killed, transfer_epochs, *extra)
-    for stage_dir_glob, epoch in (("teachers/*/main/teacher/transfer", 2),
-                                  ("tiny/models/*/main/student_k1_kd/finetune", 1)):
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kill_after_epoch(process, stage_dir_glob, killed, epoch)
-    run_job(command)  # the same command resumes
-
-    assert_resumed_as_uninterrupted(uninterrupted, killed, (
-        "teachers/*/main/teacher/transfer", "teachers/*/main/teacher/finetune",
-        "tiny/models/*/main/student_k1_kd/transfer", "tiny/models/*/main/student_k1_kd/finetune",
-    ))
-
-
-def assert_resumed_as_uninterrupted(uninterrupted: Path, killed: Path, stage_dirs) -> list[list[dict]]:
-    """Each stage's best weights (1e-5) and every epoch's loss (1e-5 relative) match, and so do the
-    test scores; returns both runs' results.json models (uninterrupted first)."""
-    for stage_dir in stage_dirs:
-        expected = weights_of(next(uninterrupted.glob(f"{stage_dir}/best.weights.h5")))
-        actual = weights_of(next(killed.glob(f"{stage_dir}/best.weights.h5")))
-        assert expected.keys() == actual.keys() and expected
-        for name in expected:
-            np.testing.assert_allclose(actual[name], expected[name], atol=1e-5, err_msg=f"{stage_dir}: {name}")
-        # Every epoch's losses, the resumed ones included: the dropout masks were the same.
-        expected_history = json.loads(next(uninterrupted.glob(f"{stage_dir}/done.json")).read_text())["history"]
-        actual_history = json.loads(next(killed.glob(f"{stage_dir}/done.json")).read_text())["history"]
-        assert len(actual_history["loss"]) == len(expected_history["loss"])
-        np.testing.assert_allclose(actual_history["loss"], expected_history["loss"], rtol=1e-5, err_msg=stage_dir)
-    results = [json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (uninterrupted, killed)]
-    assert [m["test"] for m in results[1]] == [m["test"] for m in results[0]]
-    return results
 
 
 def exporting_job_command(preset: str, output_dir: Path) -> list[str]:

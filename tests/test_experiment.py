@@ -5,15 +5,10 @@ import argparse
 import numpy as np
 import pytest
 
+from ser_keras.config import DataConfig, DistillJobConfig, ModelConfig
 from ser_keras.data import Corpus, Utterance
+from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
 from ser_keras.experiment.data import job_folds
-from ser_keras.experiment.job import (
-    DataConfig,
-    DistillJobConfig,
-    ModelConfig,
-    add_job_arguments,
-    job_config_from_args,
-)
 from ser_keras.experiment.runner import aggregate_folds
 from ser_keras.reporting import ModelResult, results_markdown
 

@@ -1,7 +1,7 @@
 """Ctrl-C (SIGINT) during the main job: a clean stop that keeps the last completed epoch, then a resume.
 
 The job runs as a subprocess of `training_scripts/distill.py` on the tiny preset
-of `test_distill_job.py`.
+of `job_runs.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from test_distill_job import REPO, job_command, run_job, tiny_preset  # noqa: F401  (tiny_preset: a fixture)
+from job_runs import REPO, job_command, run_job, tiny_preset  # noqa: F401  (tiny_preset: a fixture)
 
 EPOCHS = 4
 

@@ -6,11 +6,12 @@ import argparse
 
 import pytest
 
+from ser_keras.config import DataConfig
 from ser_keras.data import Corpus
 from ser_keras.data.records import Utterance
 from ser_keras.data.splits import paper_split
+from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
 from ser_keras.experiment.data import job_folds
-from ser_keras.experiment.job import DataConfig, add_job_arguments, job_config_from_args
 from ser_keras.reporting import ModelResult, results_chart_figure
 
 LABELS = ("angry", "happy", "sad", "neutral")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from test_distill_job import job_command, run_job, tiny_preset  # noqa: F401  (fixture)
+from job_runs import job_command, run_job, tiny_preset  # noqa: F401  (fixture)
 
 LABEL_CODES = ("neu", "ang", "hap", "sad", "exc", "neu", "ang", "sad", "hap", "sad", "ang", "neu")
 SENTENCES = (

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_distill_job import REPO, SCRIPT, job_command, run_job, tiny_preset  # noqa: F401  (a fixture)
+from job_runs import REPO, SCRIPT, job_command, run_job, tiny_preset  # noqa: F401  (a fixture)
 
 DEMO = REPO / "data" / "demo"
 

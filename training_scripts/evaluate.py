@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from ser_keras.config import DataConfig
     from ser_keras.experiment.data import job_folds, load_corpus
     from ser_keras.experiment.evaluation import evaluate_exported
-    from ser_keras.experiment.job import DataConfig
     from ser_keras.reporting import save_results
 
     try:

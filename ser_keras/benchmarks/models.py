@@ -146,8 +146,8 @@ def build_benchmark_models(
 
 
 def _compact_model(kind: str, teacher_encoder: keras.Model, num_classes: int) -> BenchmarkModel:
-    from ser_keras.experiment.job import compact_student_label
     from ser_keras.models.audio_cnn import build_compact_audio_encoder
+    from ser_keras.reporting import compact_student_label
     from ser_keras.text.narrow import build_narrow_text_encoder, compact_text_spec
 
     audio_encoder = build_compact_audio_encoder()

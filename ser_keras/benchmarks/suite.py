@@ -140,7 +140,7 @@ class BenchmarkConfig:
         >>> BenchmarkConfig(dataset="iemocap", data_dir="/data/IEMOCAP_full_release").data_config().dataset
         'iemocap'
         """
-        from ser_keras.experiment.job import DataConfig
+        from ser_keras.config import DataConfig
 
         return DataConfig(
             dataset=self.dataset, data_dir=self.data_dir, manifest=self.manifest,

@@ -122,6 +122,7 @@ def normalize_by_speaker(
     patches: Mapping[str, np.ndarray],
     speaker_of: Mapping[str, str],
     reference: BandStatistics,
+    min_speakers: int = 2,
 ) -> dict[str, np.ndarray]:
     """Speaker-normalised copies of `patches` (see the module docstring).
 
@@ -130,6 +131,9 @@ def normalize_by_speaker(
         speaker_of: utterance id -> speaker.
         reference: the scale to map to: the training split's statistics,
             `BandStatistics.of(training patches)` (exported with the model).
+        min_speakers: with fewer speakers than this, `patches` are returned
+            unchanged (one speaker has nothing to even out; 1 normalises the
+            clips of a normalised corpus's extra audio, say, whatever their count).
 
     Example:
 
@@ -140,8 +144,8 @@ def normalize_by_speaker(
     (4.0, 4.0)
     """
     statistics = speaker_statistics(patches, speaker_of)
-    if len(statistics) < 2:
-        return dict(patches)  # one speaker (or none): nothing to even out
+    if len(statistics) < min_speakers:
+        return dict(patches)
     normalized = {}
     for utterance_id, value in patches.items():
         speaker = speaker_of.get(utterance_id, "")

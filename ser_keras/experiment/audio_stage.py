@@ -38,11 +38,10 @@ import tensorflow as tf
 from keras import layers
 
 from ser_keras.audio.params import NUM_BANDS, NUM_FRAMES
-from ser_keras.config import Recipe
+from ser_keras.config import ModelConfig, Recipe
 from ser_keras.data import EncoderCache, Splits
 from ser_keras.data.pipeline import epoch_shuffled
 from ser_keras.data.records import Utterance
-from ser_keras.experiment.job import ModelConfig
 from ser_keras.models.audio_cnn import build_compact_audio_encoder, set_band_statistics
 from ser_keras.training.classifier import build_classifier
 from ser_keras.training.stages import make_optimizer, run_stage

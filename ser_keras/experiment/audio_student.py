@@ -6,7 +6,8 @@ compact CNN of `ser_keras.models.audio_cnn`, trained in a stage of its own to
 reproduce the teacher's 128-d embedding of every real 0.96 s patch of the
 training clips (`EmbeddingDistillationLoss`: relative MSE + cosine distance;
 the clips' patches are taken as they are, so padding never enters). No label
-is used. The epoch with the best validation cosine similarity is kept, with
+is used, so the patches of extra clips without labels (`--unlabelled-audio`,
+`ser_keras.data.unlabelled`) can join the training clips' ones. The epoch with the best validation cosine similarity is kept, with
 the checkpoints, backups, exact resume and TensorBoard logs of every stage;
 the fidelity (mean cosine similarity and relative MSE on the validation
 patches, before and after) goes to the log, the stage record
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -70,6 +71,7 @@ def audio_student_branch(
     strategy: tf.distribute.Strategy,
     stage_dir: str,
     log_dir: str,
+    unlabelled_patches: Mapping[str, np.ndarray] | None = None,
 ) -> AudioBranch:
     """The compact students' frozen audio encoder and its embeddings: the teacher's if compact, else distilled.
 
@@ -82,6 +84,10 @@ def audio_student_branch(
         strategy: the `tf.distribute` strategy.
         stage_dir: the stage's checkpoints and backups.
         log_dir: its TensorBoard directory.
+        unlabelled_patches: clip id -> patches of extra audio without labels
+            (`--unlabelled-audio`): the teacher embeds them too, and the student
+            learns on them beside the training clips (selection stays on
+            `validation`).
 
     Raises:
         ValueError: when the training or validation split has no audio.
@@ -99,6 +105,17 @@ def audio_student_branch(
     for name, (x, _) in (("training", train), ("validation", validation)):
         if not len(x):
             raise ValueError(f"Distilling the audio student needs {name} clips with audio; this split has none.")
+    training_patches = {"labelled": len(train[0]), "unlabelled": 0}
+    if unlabelled_patches:
+        extra = _paired(
+            unlabelled_patches, unlabelled_patches, cache.patch_embeddings(unlabelled_patches, teacher_audio.encoder)
+        )
+        train = (np.concatenate([train[0], extra[0]]), np.concatenate([train[1], extra[1]]))
+        training_patches["unlabelled"] = len(extra[0])
+        logger.info(
+            "Audio student: %d training patches of labelled clips and %d of unlabelled ones (%d clips).",
+            training_patches["labelled"], training_patches["unlabelled"], len(unlabelled_patches),
+        )
     variance = embedding_variance(train[1])
     validation_data = patch_batches(validation, recipe.audio_batch_size, recipe.seed, None)
     with strategy.scope():
@@ -126,7 +143,10 @@ def audio_student_branch(
         )
     encoder.trainable = False
     trained = embedding_fidelity(*predict_embeddings(encoder, validation_data), variance)
-    record["fidelity"] = {"untrained": untrained, "validation": trained, "teacher": teacher_audio.label}
+    record["fidelity"] = {
+        "untrained": untrained, "validation": trained, "teacher": teacher_audio.label,
+        "training_patches": training_patches,
+    }
     log_scores(os.path.join(log_dir, "evaluation"), {f"validation/{key}": value for key, value in trained.items()})
     logger.info(
         "Audio student distilled from %s: validation cosine %.4f (untrained %.4f), relative MSE %.4f (untrained %.4f); "
@@ -149,14 +169,20 @@ def patch_targets(
 
     >>> x, targets = patch_targets(splits.train, patches, vggish.embeddings)  # doctest: +SKIP
     """
+    return _paired([item.utterance_id for item in utterances], patches, embeddings)
+
+
+def _paired(
+    utterance_ids: Iterable[str], patches: Mapping[str, np.ndarray], embeddings: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     pairs = []
-    for item in utterances:
-        if item.utterance_id not in patches:
+    for utterance_id in utterance_ids:
+        if utterance_id not in patches:
             continue
-        clip, target = patches[item.utterance_id], embeddings[item.utterance_id]
+        clip, target = patches[utterance_id], embeddings[utterance_id]
         if len(clip) != len(target):
             raise ValueError(
-                f"Utterance {item.utterance_id}: {len(clip)} patches but {len(target)} teacher embeddings; "
+                f"Utterance {utterance_id}: {len(clip)} patches but {len(target)} teacher embeddings; "
                 "delete the encoder cache folder and run again."
             )
         pairs.append((clip, target))

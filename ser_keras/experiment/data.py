@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import os
 
+from ser_keras.config import DEMO_MANIFEST, DataConfig
 from ser_keras.data import Corpus, Splits, make_splits, read_iemocap, read_manifest
-from ser_keras.experiment.job import DEMO_MANIFEST, DataConfig
 from ser_keras.models.fusion import uses_audio, uses_text
 
 logger = logging.getLogger(__name__)

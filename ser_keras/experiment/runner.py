@@ -34,18 +34,19 @@ import numpy as np
 import tensorflow as tf
 
 from ser_keras.audio import load_audio, waveform_to_examples
+from ser_keras.config import DistillJobConfig
 from ser_keras.data import Corpus, EncoderCache, Splits
 from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
+from ser_keras.data.unlabelled import read_unlabelled_audio
 from ser_keras.experiment.audio_stage import AudioBranch, build_audio_encoder, prepare_audio_encoder
 from ser_keras.experiment.audio_student import audio_student_branch
 from ser_keras.experiment.data import check_corpus_modalities, job_folds, load_corpus
-from ser_keras.experiment.job import DistillJobConfig, compact_student_label
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
 from ser_keras.models import build_raw_model, component_parameters, parameter_table
 from ser_keras.models.fusion import AUDIO_EMBEDDINGS, uses_audio, uses_text
-from ser_keras.reporting import TABLE_METRICS, ModelResult, results_markdown, save_results
+from ser_keras.reporting import TABLE_METRICS, ModelResult, compact_student_label, results_markdown, save_results
 from ser_keras.text import load_text_encoder, load_text_preprocessor
 from ser_keras.text.narrow import build_narrow_text_encoder, compact_text_spec
 from ser_keras.text.tokenizer import count_truncated
@@ -116,6 +117,19 @@ class JobOutputs:
         if self.skipped_summary:
             lines.append(self.skipped_summary)
         return "\n".join(lines)
+
+
+def _unlabelled_audio(config: DistillJobConfig, cache: EncoderCache, skip_report) -> tuple[dict, dict]:
+    """`--unlabelled-audio`: its clips' log-mel patches and speakers (`({}, {})` without it)."""
+    if not config.data.unlabelled_audio:
+        return {}, {}
+    clips = read_unlabelled_audio(config.data.unlabelled_audio, skip_report=skip_report)
+    patches = cache.log_mel_patches(clips, skip_report=skip_report, max_patches=config.data.max_patches)
+    logger.info(
+        "Unlabelled audio %s: %d clips (%d patches) for the compact students' audio encoder.",
+        config.data.unlabelled_audio, len(patches), sum(len(value) for value in patches.values()),
+    )
+    return patches, {clip.utterance_id: clip.speaker for clip in clips}
 
 
 def _all_items(folds: Sequence[tuple[str, Splits]]) -> list:
@@ -327,6 +341,7 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
             _all_items(folds), skip_report=corpus.skip_report, max_patches=config.data.max_patches
         )
         logger.info("Audio encoder: %s.", config.model.audio_encoder_kind)
+    unlabelled, unlabelled_speakers = _unlabelled_audio(config, cache, corpus.skip_report) if with_audio else ({}, {})
     frozen_vggish = None
     if with_audio and config.model.audio_encoder_kind == "vggish":
         with strategy.scope():
@@ -334,12 +349,15 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
 
     per_fold, trained_by_fold, audio_by_fold, references = [], [], [], []
     for fold_name, splits in folds:
-        fold_patches, reference, audio = patches, None, None
+        fold_patches, fold_unlabelled, reference, audio = patches, unlabelled, None, None
         if with_audio and config.recipe.speaker_normalization:
             speakers = {item.utterance_id: item.speaker or "" for item in _all_items([(fold_name, splits)])}
             reference = BandStatistics.of([patches[item.utterance_id] for item in splits.train if item.utterance_id in patches])
             fold_patches = normalize_by_speaker(patches, speakers, reference)
-            logger.info("Speaker normalisation: %d speakers.", len(set(speakers.values()) - {""}))
+            num_speakers = len(set(speakers.values()) - {""})
+            logger.info("Speaker normalisation: %d speakers.", num_speakers)
+            if num_speakers >= 2:  # the extra clips as the corpus's: each by its speaker (or alone)
+                fold_unlabelled = normalize_by_speaker(unlabelled, unlabelled_speakers, reference, min_speakers=1)
         references.append(reference)
         if with_audio:
             audio = prepare_audio_encoder(
@@ -349,7 +367,8 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
                 encoder=frozen_vggish,
             )
         results, trained, text_features = _run_fold(
-            config, corpus, fold_name, splits, cache, preprocessor, audio, fold_patches, strategy, log_dir
+            config, corpus, fold_name, splits, cache, preprocessor, audio, fold_patches, fold_unlabelled,
+            strategy, log_dir,
         )
         results += probe_results(splits, text_features, fold_patches, corpus.label_names)
         per_fold.append(results)
@@ -438,10 +457,13 @@ def _run_fold(
     preprocessor,
     audio: AudioBranch | None,
     patches: dict | None,
+    unlabelled_patches: dict,
     strategy: tf.distribute.Strategy,
     log_dir: str,
 ) -> tuple[list[ModelResult], dict[str, TrainedModel], dict | None]:
     """Trains and scores one fold's models; also returns the frozen text features (for the probes).
+
+    `unlabelled_patches` (`--unlabelled-audio`) go to the compact students' audio encoder alone.
 
     The outline: the teacher (`_train_teacher`), the layer students
     (`_train_layer_students`), the compact students and their audio encoder
@@ -459,7 +481,7 @@ def _run_fold(
     teacher = _train_teacher(fold)
     trained = {"teacher": teacher.model}
     trained.update(_train_layer_students(fold, teacher))
-    trained.update(_train_compact_students(fold, teacher, audio, patches))
+    trained.update(_train_compact_students(fold, teacher, audio, patches, unlabelled_patches))
 
     parameter_rows = _parameter_rows(fold, teacher, audio)
     measurer = _ModelMeasurer(
@@ -507,7 +529,7 @@ def _train_layer_students(fold: _Fold, teacher: _Teacher) -> dict[str, TrainedMo
 
 
 def _train_compact_students(
-    fold: _Fold, teacher: _Teacher, audio: AudioBranch | None, patches: dict | None
+    fold: _Fold, teacher: _Teacher, audio: AudioBranch | None, patches: dict | None, unlabelled_patches: dict
 ) -> dict[str, TrainedModel]:
     """The named compact students, after their audio encoder (distilled from the teacher's, or shared)."""
     if not fold.config.model.compact_students:
@@ -518,6 +540,7 @@ def _train_compact_students(
             audio, fold.config.recipe, fold.splits, patches, fold.cache, fold.strategy,
             stage_dir=os.path.join(fold.student_dir, "audio_student"),
             log_dir=os.path.join(fold.log_dir, "audio_student"),
+            unlabelled_patches=unlabelled_patches,
         )
         if student_audio is not audio:
             logger.info(
