@@ -135,6 +135,9 @@ class Recipe:
         name: the preset's name (kept in saved configs).
         transfer: stage 1, encoders frozen, trained on cached encoder outputs.
         finetune: stage 2, text encoder unfrozen, audio encoder frozen.
+        compact_finetune: stage 2 of the compact students, whose narrow text
+            encoder starts with random layers and so needs more epochs and a
+            larger learning rate than a pretrained BERT; `None`: `finetune`.
         audio: the audio stage (before stage 1): a trainable audio encoder
             learns from the labels, one 0.96 s patch at a time; skipped for a
             frozen VGGish.
@@ -157,6 +160,7 @@ class Recipe:
     name: str = "custom"
     transfer: StageConfig = field(default_factory=StageConfig)
     finetune: StageConfig = field(default_factory=StageConfig)
+    compact_finetune: StageConfig | None = None
     audio: StageConfig = field(default_factory=lambda: _audio_stage(epochs=12))
     audio_batch_size: int = 32
     speaker_normalization: bool = False
@@ -170,6 +174,32 @@ class Recipe:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}.")
         if self.audio_batch_size < 1:
             raise ValueError(f"audio_batch_size must be at least 1; got {self.audio_batch_size}.")
+
+    @property
+    def compact_finetune_stage(self) -> StageConfig:
+        """Stage 2 of the compact students: `compact_finetune`, or `finetune` when it is not set.
+
+        Example:
+
+        >>> get_recipe("paper").compact_finetune_stage == get_recipe("paper").finetune
+        True
+        """
+        return self.compact_finetune if self.compact_finetune is not None else self.finetune
+
+    def with_finetune_epochs(self, epochs: int) -> "Recipe":
+        """The recipe with every stage 2 (the compact students' too) cut or lengthened to `epochs`.
+
+        Example:
+
+        >>> get_recipe("demo").with_finetune_epochs(1).compact_finetune_stage.epochs
+        1
+        """
+        compact = self.compact_finetune
+        return dataclasses.replace(
+            self,
+            finetune=dataclasses.replace(self.finetune, epochs=epochs),
+            compact_finetune=None if compact is None else dataclasses.replace(compact, epochs=epochs),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every value.
@@ -201,8 +231,8 @@ class Recipe:
         True
         """
         values = dict(values)
-        for stage in ("transfer", "finetune", "audio"):
-            if stage in values:
+        for stage in ("transfer", "finetune", "compact_finetune", "audio"):
+            if values.get(stage) is not None:
                 stage_values = dict(values[stage])
                 stage_values["optimizer"] = OptimizerConfig(**stage_values.get("optimizer", {}))
                 values[stage] = StageConfig(**stage_values)
@@ -301,7 +331,8 @@ DEFAULT_JOB_SEQUENCE_LENGTH = 64
 #: Part of every fingerprint: raised when a code change alters what a stage trains or how its
 #: checkpoints are laid out, so that a job never reuses a teacher that today's code would not train.
 #: 2: per-stage dropout seeds (stage 2 no longer inherits stage 1's), model-only best checkpoints.
-TRAINING_FORMAT = 2
+#: 3: per-model initial weights (`ser_keras.training.seeds`): a student and its distilled twin share them.
+TRAINING_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -515,6 +546,7 @@ class DistillJobConfig:
         if teacher_only or relevant["data"]["unlabelled_audio"] is None:
             relevant["data"].pop("unlabelled_audio")  # the teacher never sees it; runs without it keep their hash
         if teacher_only:
+            relevant["recipe"].pop("compact_finetune")
             relevant["model"].pop("student_layers")
             relevant["model"].pop("compact_students")
             relevant["model"].pop("baselines")
@@ -556,9 +588,8 @@ def quick_config(config: DistillJobConfig) -> DistillJobConfig:
     2
     """
     recipe = dataclasses.replace(
-        config.recipe,
+        config.recipe.with_finetune_epochs(1),
         transfer=dataclasses.replace(config.recipe.transfer, epochs=2),
-        finetune=dataclasses.replace(config.recipe.finetune, epochs=1),
         audio=dataclasses.replace(config.recipe.audio, epochs=min(config.recipe.audio.epochs, 2)),
     )
     # One student: the last layer student, or the last compact one when there is none or when

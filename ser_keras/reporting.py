@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,8 +147,8 @@ def results_chart_figure(results: Sequence[ModelResult], title: str):
     for index, key in enumerate(TABLE_METRICS):
         values = [100.0 * result.test.get(key, np.nan) for result in results]
         axes.bar(positions + (index - 1.5) * width, values, width, label=f"test {key.upper()}")
-    labels = [
-        result.display_name + ("" if result.latency_ms is None else f"\n{result.latency_ms:.1f} ms")
+    labels = [  # long names (compact students) wrapped so that neighbours do not overlap
+        textwrap.fill(result.display_name, 20) + ("" if result.latency_ms is None else f"\n{result.latency_ms:.1f} ms")
         for result in results
     ]
     axes.set_xticks(positions, labels=labels, fontsize=8)

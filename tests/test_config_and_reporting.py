@@ -33,6 +33,8 @@ def test_recipes_round_trip_and_reject_bad_values():
     for name in config.PRESETS:
         recipe = get_recipe(name)
         assert Recipe.from_dict(json.loads(recipe.to_json())) == recipe
+    compact = get_recipe("demo", compact_finetune=config.StageConfig(9, config.OptimizerConfig("adam", 3e-4)))
+    assert Recipe.from_dict(json.loads(compact.to_json())) == compact
     with pytest.raises(ValueError, match="Unknown recipe preset"):
         get_recipe("fast")
     with pytest.raises(ValueError, match="Unknown recipe fields"):

@@ -1,11 +1,12 @@
 """Job configuration, flags, data folds and fold aggregation (no training)."""
 
 import argparse
+import dataclasses
 
 import numpy as np
 import pytest
 
-from ser_keras.config import DataConfig, DistillJobConfig, ModelConfig
+from ser_keras.config import DataConfig, DistillJobConfig, ModelConfig, get_recipe
 from ser_keras.data import Corpus, Utterance
 from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
 from ser_keras.experiment.data import job_folds
@@ -51,6 +52,19 @@ def test_teacher_fingerprint_ignores_students_but_not_the_recipe():
     assert base.teacher_fingerprint() != parse("--finetune-epochs", "9").teacher_fingerprint()
 
 
+def test_the_compact_students_stage_2_is_their_own_and_leaves_the_teacher_alone():
+    plain = DistillJobConfig(recipe=get_recipe("demo", compact_finetune=None))
+    assert plain.recipe.compact_finetune_stage == plain.recipe.finetune
+    longer = dataclasses.replace(plain.recipe.finetune, epochs=9)
+    compact = DistillJobConfig(recipe=get_recipe("demo", compact_finetune=longer))
+    assert compact.recipe.compact_finetune_stage.epochs == 9
+    assert compact.teacher_fingerprint() == plain.teacher_fingerprint()
+    assert compact.training_fingerprint() != plain.training_fingerprint()
+    # --finetune-epochs and --quick shorten every stage 2.
+    assert parse("--finetune-epochs", "2").recipe.compact_finetune_stage.epochs == 2
+    assert parse("--quick").recipe.compact_finetune_stage.epochs == 1
+
+
 def iemocap_like_corpus():
     items = []
     for session in range(1, 6):
@@ -85,3 +99,22 @@ def test_fold_results_aggregate_to_mean_and_std():
     assert aggregated.extra["test_std"]["acc"] == pytest.approx(np.std(accuracies))
     assert len(aggregated.extra["folds"]) == 5
     assert "70.00 ± 14.14" in results_markdown([aggregated])
+
+
+def test_a_student_and_its_distilled_twin_start_from_the_same_weights_whatever_was_built_between():
+    import keras
+    import tensorflow as tf
+
+    from ser_keras.config import StageConfig
+    from ser_keras.experiment.trainer import FoldData, FoldTrainer
+
+    no_training = get_recipe("demo", transfer=StageConfig(epochs=0), finetune=StageConfig(epochs=0))
+    trainer = FoldTrainer(FoldData("main", None, "unused", LABELS), no_training, None, {},
+                          tf.distribute.get_strategy(), pooling="mean", modality="audio")
+    plain = trainer.train("student_k1", "unused", None, None)
+    keras.layers.Dense(7)(keras.ops.ones((1, 5)))  # draws from the global random state in between
+    distilled = trainer.train("student_k1_kd", "unused", None, None, teacher=plain)
+    other = trainer.train("student_k2", "unused", None, None)
+    initial = [model.models.head.get_weights() for model in (plain, distilled, other)]
+    assert len(initial[0]) > 2 and all(np.array_equal(a, b) for a, b in zip(initial[0], initial[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(initial[0], initial[2]))

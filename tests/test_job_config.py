@@ -76,3 +76,17 @@ def test_the_results_chart_legend_is_outside_the_bars():
     legend_box = axes.get_legend().get_window_extent(renderer)
     axes_box = axes.get_window_extent(renderer)
     assert legend_box.x0 >= axes_box.x1  # entirely to the right of the plot area
+
+
+def test_the_results_chart_labels_of_long_model_names_do_not_overlap():
+    names = ["BERT_6-AudioCNN (teacher)", "BERT_2x128-AudioCNN (compact)", "BERT_2x128-AudioCNN (compact) + KD",
+             "AudioCNN (audio only) + KD", "Linear probe: text+audio"]
+    scores = {"bacc": 0.7, "acc": 0.7, "mf1": 0.7, "wf1": 0.7}
+    figure = results_chart_figure([ModelResult(name, 1, False, latency_ms=4.8, test=scores) for name in names], "t")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    labels = figure.axes[0].get_xticklabels()
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    assert [label.get_text().replace("\n", " ").rsplit(" 4.8 ms", 1)[0] for label in labels] == names
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))

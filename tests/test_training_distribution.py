@@ -84,6 +84,10 @@ def test_two_devices_give_the_weights_of_one_device(tmp_path):
     # the same way over the uneven split (Keras alone weighs the 2 + 1 examples of the last batch unevenly).
     assert np.abs(result["supervised_two"] - result["supervised_initial"]).max() > 1e-2
     assert np.abs(result["supervised_two"] - result["supervised_one"]).max() < 1e-5
+    # The compact audio CNN's batch norm: statistics of the global batch, so each replica keeps the same
+    # moving statistics and two replicas train as one device.
+    assert float(result["compact_two_spread"]) == 0.0
+    assert np.abs(result["compact_two"] - result["compact_one"]).max() < 1e-4
 
 
 def test_two_local_workers_train_to_the_end_in_sync(tmp_path):
@@ -107,6 +111,9 @@ def test_two_local_workers_train_to_the_end_in_sync(tmp_path):
     # A plain functional model with MultiReplicaFitMixin trains across workers too.
     np.testing.assert_array_equal(first["supervised_workers"], second["supervised_workers"])
     assert np.abs(first["supervised_workers"] - first["supervised_initial"]).max() > 1e-2
+    # The compact audio CNN ends with the same weights on both workers, batch-norm statistics included
+    # (each worker's own copy is what it embeds the clips with).
+    np.testing.assert_array_equal(first["compact_workers"], second["compact_workers"])
 
 
 def test_only_the_chief_writes_to_the_shared_directory():

@@ -127,6 +127,38 @@ def train_supervised(strategy, num_examples: int, batch_size: int, epochs: int) 
     return flat_weights(model)
 
 
+def train_compact_audio(strategy, num_examples: int, batch_size: int, epochs: int) -> tuple[np.ndarray, float]:
+    """Fits a small compact audio CNN (batch norm) on random patches as a `MultiReplicaModel`.
+
+    Returns its weights (batch-norm moving statistics included) and the largest
+    difference between the replicas' own copies of any of them.
+    """
+    from ser_keras.audio.params import NUM_BANDS, NUM_FRAMES
+    from ser_keras.models.audio_cnn import build_compact_audio_encoder
+
+    rng = np.random.default_rng(1)
+    patches = rng.normal(size=(num_examples, NUM_FRAMES, NUM_BANDS)).astype("float32")
+    labels = np.arange(num_examples) % NUM_CLASSES
+    dataset = tf.data.Dataset.from_tensor_slices((patches, labels)).batch(batch_size)
+    keras.utils.set_random_seed(40)
+    with strategy.scope():
+        encoder = build_compact_audio_encoder(conv_widths=(4, 8), embedding_size=8)
+        inputs = keras.Input((NUM_FRAMES, NUM_BANDS))
+        model = MultiReplicaModel(inputs, keras.layers.Dense(NUM_CLASSES)(encoder(inputs)))
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.1),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    model.fit(dataset, epochs=epochs, verbose=0)
+    spread = max(
+        float(np.max(np.abs(np.asarray(copy) - np.asarray(copies[0]))))
+        for variable in encoder.weights
+        for copies in [strategy.experimental_local_results(variable.value)]
+        for copy in copies
+    )
+    return flat_weights(encoder), spread
+
+
 def flat_weights(model) -> np.ndarray:
     """All weights of `model` in one vector."""
     return np.concatenate([np.ravel(weight) for weight in model.get_weights()])
@@ -158,7 +190,18 @@ def _run_mirrored(out_path: Path) -> None:
         supervised_initial=flat_weights(build_stand_in_model(seed=30)),
         supervised_two=train_supervised(two_devices, **supervised),
         supervised_one=train_supervised(tf.distribute.OneDeviceStrategy("/cpu:0"), **supervised),
+        **_compact_audio_results(two_devices, "two", one_device=True),
     )
+
+
+def _compact_audio_results(strategy, prefix: str, one_device: bool = False) -> dict[str, np.ndarray]:
+    """The compact CNN trained under `strategy` (and on one device): weights and replica spread."""
+    run = dict(num_examples=7, batch_size=4, epochs=2)
+    weights, spread = train_compact_audio(strategy, **run)
+    results = {f"compact_{prefix}": weights, f"compact_{prefix}_spread": spread}
+    if one_device:
+        results["compact_one"] = train_compact_audio(tf.distribute.OneDeviceStrategy("/cpu:0"), **run)[0]
+    return results
 
 
 def _run_multiworker(out_path: Path) -> None:
@@ -176,6 +219,7 @@ def _run_multiworker(out_path: Path) -> None:
         supervised_workers=train_supervised(strategy, **run),
         val_loss=workers_history["val_loss"],
         val_bacc=workers_history["val_bacc"],
+        **_compact_audio_results(strategy, "workers"),
     )
 
 

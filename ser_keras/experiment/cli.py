@@ -183,7 +183,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                           help="training recipe preset (default: %(default)s; paper: the paper's values)")
     training.add_argument("--audio-epochs", type=int, help="override the audio stage's epochs")
     training.add_argument("--transfer-epochs", type=int, help="override stage 1 epochs")
-    training.add_argument("--finetune-epochs", type=int, help="override stage 2 epochs")
+    training.add_argument("--finetune-epochs", type=int, help="override stage 2 epochs (the compact students' too)")
     training.add_argument("--batch-size", type=int, help="override the GLOBAL batch size")
     training.add_argument("--alpha", type=float, help="override the KL weight alpha")
     training.add_argument("--temperature", type=float, help="override the temperature T")
@@ -217,7 +217,7 @@ def job_config_from_args(args: argparse.Namespace) -> DistillJobConfig:
     if args.transfer_epochs is not None:
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
     if args.finetune_epochs is not None:
-        recipe = dataclasses.replace(recipe, finetune=dataclasses.replace(recipe.finetune, epochs=args.finetune_epochs))
+        recipe = recipe.with_finetune_epochs(args.finetune_epochs)
     distillation = recipe.distillation
     if args.alpha is not None:
         distillation = dataclasses.replace(distillation, alpha=args.alpha)

@@ -52,6 +52,7 @@ from ser_keras.text.narrow import build_narrow_text_encoder, compact_text_spec
 from ser_keras.text.tokenizer import count_truncated
 from ser_keras.training import get_strategy, predicts_one_class, save_confusion_matrix_png
 from ser_keras.training.metrics import confusion_matrix_png
+from ser_keras.training.seeds import seed_model_weights
 from ser_keras.training.tensorboard import log_confusion_matrix, log_hparams, log_scores, log_text
 from ser_keras.training.workers import WorkerRole, worker_output_dir
 
@@ -204,8 +205,7 @@ def _train_compact_student(
     initial_weights, features, modality = None, None, "audio"
     if spec == "compact":
         text_spec = compact_text_spec(teacher.text_encoder)
-        # Its random layers must not depend on what ran before (a resumed job skips training).
-        keras.utils.set_random_seed(fold.config.recipe.seed)
+        seed_model_weights(fold.config.recipe.seed, fold.name, "compact_text_encoder")
         with fold.strategy.scope():
             encoder = build_narrow_text_encoder(teacher.text_encoder, text_spec)
         initial_weights = encoder.get_weights()
@@ -225,6 +225,7 @@ def _train_compact_student(
             teacher_features=teacher.tuned_features if distilled else None,
             modality=modality,
             audio=audio,
+            finetune=fold.config.recipe.compact_finetune_stage,
         )
         trained[name] = dataclasses.replace(model, kind=spec)
     return trained
@@ -360,6 +361,7 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
                 fold_unlabelled = normalize_by_speaker(unlabelled, unlabelled_speakers, reference, min_speakers=1)
         references.append(reference)
         if with_audio:
+            seed_model_weights(config.recipe.seed, fold_name, "audio_encoder")
             audio = prepare_audio_encoder(
                 config.model, config.recipe, splits, corpus.label_names, fold_patches, cache, strategy,
                 stage_dir=os.path.join(_teacher_dir(config, fold_name), "audio_encoder"),
@@ -536,6 +538,7 @@ def _train_compact_students(
         return {}
     student_audio = None
     if audio is not None:
+        seed_model_weights(fold.config.recipe.seed, fold.name, "audio_student")
         student_audio = audio_student_branch(
             audio, fold.config.recipe, fold.splits, patches, fold.cache, fold.strategy,
             stage_dir=os.path.join(fold.student_dir, "audio_student"),

@@ -1,5 +1,9 @@
 """Two-stage training of one teacher or student on one fold.
 
+Every model starts from initial weights that depend on the seed, the fold and
+its name alone (`ser_keras.training.seeds`); a student and its distilled twin
+start from the same ones.
+
 Stage 1 (transfer learning): both encoders frozen; only the fusion head trains,
 on encoder outputs computed once (`ser_keras.data.EncoderCache`). Stage 2
 (fine-tuning): the text encoder is unfrozen and trains with the head; the audio
@@ -30,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ser_keras.config import Recipe
+from ser_keras.config import Recipe, StageConfig
 from ser_keras.data import Splits, make_dataset
 from ser_keras.data.pipeline import Preprocessor
 from ser_keras.experiment.audio_stage import AudioBranch
@@ -38,6 +42,7 @@ from ser_keras.models import SERModels, build_ser_models
 from ser_keras.models.fusion import TEXT_FEATURES, default_pooling
 from ser_keras.training import Distiller, classification_metrics, confusion_matrix, predict_classes
 from ser_keras.training.classifier import build_classifier
+from ser_keras.training.seeds import seed_model_weights
 from ser_keras.training.stages import make_optimizer, run_stage
 
 logger = logging.getLogger(__name__)
@@ -239,6 +244,7 @@ class FoldTrainer:
         teacher_features: Mapping[str, np.ndarray] | None = None,
         modality: str | None = None,
         audio: AudioBranch | None = None,
+        finetune: StageConfig | None = None,
     ) -> TrainedModel:
         """Trains one model through both stages (with distillation when `teacher` is given).
 
@@ -254,6 +260,8 @@ class FoldTrainer:
                 (an audio-only student of a multimodal teacher).
             audio: the model's own frozen audio branch, when not the fold's
                 (the teacher still reads the fold's embeddings).
+            finetune: its stage 2 when not the recipe's `finetune` (a compact
+                student's randomly initialised text encoder).
 
         Example:
 
@@ -263,6 +271,8 @@ class FoldTrainer:
             raise ValueError("Distillation needs the trained teacher's cached text features.")
         modality = modality or self.modality
         own_audio = audio.embeddings if audio is not None else None
+        # The variants with and without distillation share their initial weights (and dropout seeds).
+        seed_model_weights(self.recipe.seed, self.fold.name, name.removesuffix("_kd"))
         with self.strategy.scope():
             models = build_ser_models(
                 text_encoder,
@@ -279,7 +289,7 @@ class FoldTrainer:
         splits = self.fold.splits
         for seed_stream, (stage_name, stage, model, features) in enumerate((
             ("transfer", self.recipe.transfer, models.cached_model, text_features),
-            ("finetune", self.recipe.finetune, models.raw_model, None),
+            ("finetune", finetune or self.recipe.finetune, models.raw_model, None),
         )):
             if stage.epochs < 1:
                 continue

@@ -8,8 +8,8 @@ encoder cache, exports), but it is small enough to train on a CPU:
 
 * `BandStandardization`: per-band standardisation with statistics of the
   training patches (non-trainable weights, exported with the model);
-* a CNN of 3x3 convolutions (widths `conv_widths`, batch norm, ReLU, 2x2 max
-  pooling between blocks), globally average- and max-pooled;
+* a CNN of 3x3 convolutions (widths `conv_widths`, batch norm over the global
+  batch, ReLU, 2x2 max pooling between blocks), globally average- and max-pooled;
 * `PatchStatistics` of the standardised patch (per band: mean, standard
   deviation, 10-90 percentile range and the standard deviation of
   frame-to-frame differences), the prosodic summary a linear probe reads;
@@ -48,6 +48,14 @@ BATCH_NORM_MOMENTUM = 0.9
 
 #: Name of the standardisation layer (`set_band_statistics` looks it up).
 STANDARDIZATION_LAYER = "band_standardization"
+
+
+def _batch_norm(name: str) -> layers.BatchNormalization:
+    """Batch norm over the GLOBAL batch: under `tf.distribute` every replica normalises with the
+    statistics of all replicas' patches, so each keeps the same moving statistics (otherwise each
+    worker would embed clips with its own) and N replicas train as one device on the global batch.
+    """
+    return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, synchronized=True, name=name)
 
 
 @keras.saving.register_keras_serializable(package="ser_keras")
@@ -144,14 +152,14 @@ def build_compact_audio_encoder(
         x = layers.Reshape((NUM_FRAMES, NUM_BANDS, 1), name="add_channel")(standardized)
         for index, width in enumerate(conv_widths):
             x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
-            x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"conv{index + 1}_bn")(x)
+            x = _batch_norm(f"conv{index + 1}_bn")(x)
             x = layers.ReLU(name=f"conv{index + 1}_relu")(x)
             if index < len(conv_widths) - 1:
                 x = layers.MaxPooling2D(2, name=f"pool{index + 1}")(x)
         branches += [layers.GlobalAveragePooling2D(name="conv_mean")(x), layers.GlobalMaxPooling2D(name="conv_max")(x)]
     if statistics:
         summary = PatchStatistics(name="patch_statistics")(standardized)
-        branches.append(layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name="statistics_bn")(summary))
+        branches.append(_batch_norm("statistics_bn")(summary))
     joined = branches[0] if len(branches) == 1 else layers.Concatenate(name="branches")(branches)
     embeddings = layers.Dense(embedding_size, name="embedding")(joined)
     return keras.Model(patches, embeddings, name=name)
