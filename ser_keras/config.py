@@ -136,7 +136,7 @@ class Recipe:
         transfer: stage 1, encoders frozen, trained on cached encoder outputs.
         finetune: stage 2, text encoder unfrozen, audio encoder frozen.
         compact_finetune: stage 2 of the compact students, whose narrow text
-            encoder starts with random layers and so needs more epochs and a
+            encoder starts with random layers and may want more epochs or a
             larger learning rate than a pretrained BERT; `None`: `finetune`.
         audio: the audio stage (before stage 1): a trainable audio encoder
             learns from the labels, one 0.96 s patch at a time; skipped for a
