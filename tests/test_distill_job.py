@@ -200,6 +200,6 @@ def test_two_workers_write_one_set_of_outputs_and_train_as_one_worker_with_two_r
     expected, actual = (weights_of(next(root.glob("teachers/*/main/teacher/finetune/best.weights.h5")))
                         for root in (reference_dir, tmp_path))
     assert expected.keys() == actual.keys() and all(np.allclose(expected[k], actual[k], atol=1e-5) for k in expected)
-    results, expected = (json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (tmp_path, reference_dir))
-    assert [m["name"] for m in results] == [m["name"] for m in expected]
-    assert [(m["validation"], m["test"]) for m in results] == [(m["validation"], m["test"]) for m in expected]
+    results, reference = (json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (tmp_path, reference_dir))
+    assert [m["name"] for m in results] == [m["name"] for m in reference]
+    assert [(m["validation"], m["test"]) for m in results] == [(m["validation"], m["test"]) for m in reference]

@@ -31,6 +31,8 @@ VOCAB_SIZE = 16
 SEQUENCE_LENGTH = 6
 HIDDEN_SIZE = 8
 NUM_CLASSES = 4
+#: The compact CNN's run in the distribution tests: the last batch (3) splits 2 + 1 across replicas.
+COMPACT_AUDIO_RUN = dict(num_examples=7, batch_size=4, epochs=2)
 
 
 def build_stand_in_model(
@@ -150,12 +152,10 @@ def train_compact_audio(strategy, num_examples: int, batch_size: int, epochs: in
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
     model.fit(dataset, epochs=epochs, verbose=0)
-    spread = max(
-        float(np.max(np.abs(np.asarray(copy) - np.asarray(copies[0]))))
-        for variable in encoder.weights
-        for copies in [strategy.experimental_local_results(variable.value)]
-        for copy in copies
-    )
+    spread = 0.0
+    for variable in encoder.weights:
+        first, *others = (np.asarray(copy) for copy in strategy.experimental_local_results(variable.value))
+        spread = max([spread, *(float(np.max(np.abs(copy - first))) for copy in others)])
     return flat_weights(encoder), spread
 
 
@@ -176,6 +176,7 @@ def _run_mirrored(out_path: Path) -> None:
     one_weights, one_history = train_distiller(tf.distribute.OneDeviceStrategy("/cpu:0"), **run)
     # A compiled Keras loss over the same uneven split (7 in batches of 4): the mixin's global-batch mean.
     supervised = dict(num_examples=7, batch_size=4, epochs=3)
+    compact_two, compact_two_spread = train_compact_audio(two_devices, **COMPACT_AUDIO_RUN)
     np.savez(
         out_path,
         num_replicas=two_devices.num_replicas_in_sync,
@@ -190,18 +191,10 @@ def _run_mirrored(out_path: Path) -> None:
         supervised_initial=flat_weights(build_stand_in_model(seed=30)),
         supervised_two=train_supervised(two_devices, **supervised),
         supervised_one=train_supervised(tf.distribute.OneDeviceStrategy("/cpu:0"), **supervised),
-        **_compact_audio_results(two_devices, "two", one_device=True),
+        compact_two=compact_two,
+        compact_two_spread=compact_two_spread,
+        compact_one=train_compact_audio(tf.distribute.OneDeviceStrategy("/cpu:0"), **COMPACT_AUDIO_RUN)[0],
     )
-
-
-def _compact_audio_results(strategy, prefix: str, one_device: bool = False) -> dict[str, np.ndarray]:
-    """The compact CNN trained under `strategy` (and on one device): weights and replica spread."""
-    run = dict(num_examples=7, batch_size=4, epochs=2)
-    weights, spread = train_compact_audio(strategy, **run)
-    results = {f"compact_{prefix}": weights, f"compact_{prefix}_spread": spread}
-    if one_device:
-        results["compact_one"] = train_compact_audio(tf.distribute.OneDeviceStrategy("/cpu:0"), **run)[0]
-    return results
 
 
 def _run_multiworker(out_path: Path) -> None:
@@ -219,7 +212,7 @@ def _run_multiworker(out_path: Path) -> None:
         supervised_workers=train_supervised(strategy, **run),
         val_loss=workers_history["val_loss"],
         val_bacc=workers_history["val_bacc"],
-        **_compact_audio_results(strategy, "workers"),
+        compact_workers=train_compact_audio(strategy, **COMPACT_AUDIO_RUN)[0],
     )
 
 
