@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ser_keras.audio.params import DEFAULT_MAX_PATCHES
+from ser_keras.data.corpora import CORPUS_NAMES
+from ser_keras.data.enrolment import ALL_CLIPS, DEFAULT_ENROLMENT_CLIPS, ENROLMENT, check_speaker_statistics_mode
 from ser_keras.modalities import MODALITIES, POOLING_MODES, default_pooling
 
 
@@ -143,8 +145,14 @@ class Recipe:
             frozen VGGish.
         audio_batch_size: the GLOBAL batch size of the audio stage, in patches.
         speaker_normalization: standardise each clip's log-mel bands with its
-            speaker's statistics before any audio encoder (uses the unlabelled
-            audio of the test speakers; see `ser_keras.data.speaker_norm`).
+            speaker's statistics before any audio encoder (see
+            `ser_keras.data.speaker_norm`).
+        speaker_statistics: where a validation or test speaker's statistics
+            come from: `"enrolment"` (its first `enrolment_clips` clips, then
+            not scored; what a deployment can do) or `"all-clips"` (all of its
+            clips, transductive; rows marked in Table II). See
+            `ser_keras.data.enrolment`.
+        enrolment_clips: k of `"enrolment"` (0: unseen speakers' clips are not normalised).
         batch_size: the GLOBAL batch size (split across replicas under
             `tf.distribute`; scale the learning rate with it yourself).
         distillation: the distillation loss weights.
@@ -164,6 +172,8 @@ class Recipe:
     audio: StageConfig = field(default_factory=lambda: _audio_stage(epochs=12))
     audio_batch_size: int = 32
     speaker_normalization: bool = False
+    speaker_statistics: str = ENROLMENT
+    enrolment_clips: int = DEFAULT_ENROLMENT_CLIPS
     batch_size: int = 16
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
     selection_metric: str = "val_acc"
@@ -174,6 +184,20 @@ class Recipe:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}.")
         if self.audio_batch_size < 1:
             raise ValueError(f"audio_batch_size must be at least 1; got {self.audio_batch_size}.")
+        check_speaker_statistics_mode(self.speaker_statistics)
+        if self.enrolment_clips < 0:
+            raise ValueError(f"--enrolment-clips must be 0 or more; got {self.enrolment_clips}.")
+
+    @property
+    def transductive(self) -> bool:
+        """Whether test speakers' statistics include the scored clips (`"all-clips"` normalisation).
+
+        Example:
+
+        >>> get_recipe("demo").transductive, get_recipe("demo", speaker_statistics="all-clips").transductive
+        (False, True)
+        """
+        return self.speaker_normalization and self.speaker_statistics == ALL_CLIPS
 
     @property
     def compact_finetune_stage(self) -> StageConfig:
@@ -274,6 +298,11 @@ def _demo_recipe() -> Recipe:
         finetune=StageConfig(
             epochs=3, optimizer=OptimizerConfig(name="adam", learning_rate=3e-5, weight_decay=1e-4)
         ),
+        # Chosen on validation (docs/RESULTS.md, "Compact student: stage 2"): the best validation mean of
+        # the compact student and its distilled twin among 3 epochs at 3e-5, 10 at 3e-4 and 10 at 1e-3.
+        compact_finetune=StageConfig(
+            epochs=10, optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, weight_decay=1e-4)
+        ),
         audio=_audio_stage(epochs=12),
         speaker_normalization=True,  # measured on the validation voices: docs/RESULTS.md
         batch_size=32,
@@ -315,7 +344,9 @@ DEMO_MANIFEST = os.path.join(
     "manifest.csv",
 )
 
-DATASETS = ("demo", "iemocap", "manifest")
+DATASETS = ("demo", "iemocap", "manifest", *CORPUS_NAMES)
+#: The label sets of the public-corpus readers: all of a corpus's classes, or angry/happy/sad/neutral.
+LABEL_SUBSETS = ("full", "4class")
 SPLITS = ("auto", "paper", "manifest", "split-file")
 PROTOCOLS = ("single", "loso")
 #: Audio encoders: VGGish frozen (the paper), VGGish fine-tuned from the labels, the compact CNN.
@@ -340,9 +371,18 @@ class DataConfig:
     """Where the data comes from and how it is split.
 
     Args:
-        dataset: `"demo"` (the shipped corpus), `"iemocap"` or `"manifest"`.
-        data_dir: the unpacked `IEMOCAP_full_release` directory (iemocap).
+        dataset: `"demo"` (the shipped corpus), `"iemocap"`, `"manifest"`, or a
+            public corpus read from its file names: `"emodb"`, `"ravdess"`,
+            `"crema-d"` (`ser_keras.data.corpora`).
+        data_dir: the unpacked `IEMOCAP_full_release` directory (iemocap), or
+            the folder of a public corpus's audio files.
         manifest: a manifest CSV (manifest).
+        labels: the label set, in class-id order (`None`: the corpus's labels
+            in `ser_keras.labels.label_order`).
+        label_map: `(old, new)` pairs renaming labels before that (merging
+            classes that get the same new name).
+        label_subset: a public corpus's classes: `"full"` or `"4class"`
+            (angry, happy, sad, neutral).
         split: `"auto"` (the manifest's split column if it has one, else
             `"paper"`), `"paper"`, `"manifest"` or `"split-file"`.
         split_file: CSV of `utterance_id,split`; giving it selects the
@@ -350,7 +390,13 @@ class DataConfig:
         split_seed: the seed of the paper split's random draw (0, the
             paper's); independent of the training seed, so runs with several
             seeds are scored on the same test set.
-        protocol: `"single"` (one split) or `"loso"` (five leave-one-session-out folds, IEMOCAP).
+        protocol: `"single"` (one split) or `"loso"`: speaker-independent
+            folds, IEMOCAP's five sessions (leave-one-session-out), or for any
+            other corpus with speakers one fold per speaker (or
+            `speaker_folds` groups of speakers): each fold tests on its
+            speakers, validates on the next fold's and trains on the rest.
+        speaker_folds: with `"loso"` outside IEMOCAP, this many folds of
+            speakers instead of one per speaker.
         sequence_length: tokens per transcript, [CLS] and [SEP] included.
         max_patches: cap on 0.96 s audio patches per clip.
         strict: stop at the first bad item instead of skipping it.
@@ -369,10 +415,14 @@ class DataConfig:
     dataset: str = "demo"
     data_dir: str | None = None
     manifest: str | None = None
+    labels: tuple[str, ...] | None = None
+    label_map: tuple[tuple[str, str], ...] = ()
+    label_subset: str = "full"
     split: str = "auto"
     split_file: str | None = None
     split_seed: int = 0
     protocol: str = "single"
+    speaker_folds: int | None = None
     sequence_length: int = DEFAULT_JOB_SEQUENCE_LENGTH
     max_patches: int = DEFAULT_MAX_PATCHES
     strict: bool = False
@@ -383,8 +433,16 @@ class DataConfig:
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("split", self.split, SPLITS)
         _check_choice("protocol", self.protocol, PROTOCOLS)
+        _check_choice("label subset", self.label_subset, LABEL_SUBSETS)
         if self.dataset == "iemocap" and not self.data_dir:
             raise ValueError("--dataset iemocap needs --data-dir <IEMOCAP_full_release>.")
+        if self.dataset in CORPUS_NAMES and not self.data_dir:
+            raise ValueError(f"--dataset {self.dataset} needs --data-dir <the folder of its audio files>.")
+        if self.label_subset != "full" and self.dataset not in CORPUS_NAMES:
+            raise ValueError(
+                f"--label-subset {self.label_subset} selects classes of a public corpus ({', '.join(CORPUS_NAMES)}); "
+                "for other data use --labels and --label-map."
+            )
         if self.dataset == "manifest" and not self.manifest:
             raise ValueError("--dataset manifest needs --manifest <file.csv>.")
         if self.split == "split-file" and not self.split_file:
@@ -394,8 +452,21 @@ class DataConfig:
                 f"--split-file {self.split_file} selects the split-file split, but --split {self.split} "
                 "asks for another: drop one of the two flags."
             )
-        if self.protocol == "loso" and self.dataset != "iemocap":
-            raise ValueError("--protocol loso needs IEMOCAP's five sessions (--dataset iemocap).")
+        if self.speaker_folds is not None and (self.protocol != "loso" or self.speaker_folds < 2):
+            raise ValueError(f"--speaker-folds {self.speaker_folds} needs --protocol loso and at least 2 folds.")
+        if self.protocol == "loso" and self.split_file:
+            raise ValueError(f"--protocol loso makes its own folds: drop --split-file {self.split_file}.")
+
+    @property
+    def label_mapping(self) -> dict[str, str]:
+        """`label_map` as a dict.
+
+        Example:
+
+        >>> DataConfig(label_map=(("exc", "happy"),)).label_mapping
+        {'exc': 'happy'}
+        """
+        return dict(self.label_map)
 
 
 @dataclass(frozen=True)
@@ -497,6 +568,7 @@ class DistillJobConfig:
         run_name: the run directory's name under `output_dir`.
         latency_runs: timed batch-1 runs per model for the latency column.
         export: export the teacher and the best student as SavedModels.
+        export_all: also export every other student (`export/<model key>`).
 
     Example:
 
@@ -511,6 +583,7 @@ class DistillJobConfig:
     run_name: str = "demo"
     latency_runs: int = 50
     export: bool = True
+    export_all: bool = False
 
     def __post_init__(self) -> None:
         model = self.model
@@ -539,9 +612,20 @@ class DistillJobConfig:
         """
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def _fingerprint(self, teacher_only: bool) -> str:
+    def fingerprint_fields(self, teacher_only: bool = False) -> dict[str, Any]:
+        """The settings that shape the teacher (`teacher_only`) or every trained model, as a dict.
+
+        Their hash is `teacher_fingerprint` / `training_fingerprint`; the job
+        saves them beside the models, so that a later job can say which
+        setting kept it from reusing them.
+
+        Example:
+
+        >>> "run_name" in DistillJobConfig().fingerprint_fields(), "recipe" in DistillJobConfig().fingerprint_fields()
+        (False, True)
+        """
         relevant = self.to_dict()
-        for key in ("output_dir", "run_name", "latency_runs", "export"):
+        for key in ("output_dir", "run_name", "latency_runs", "export", "export_all"):
             relevant.pop(key)
         if teacher_only or relevant["data"]["unlabelled_audio"] is None:
             relevant["data"].pop("unlabelled_audio")  # the teacher never sees it; runs without it keep their hash
@@ -551,8 +635,14 @@ class DistillJobConfig:
             relevant["model"].pop("compact_students")
             relevant["model"].pop("baselines")
             relevant["recipe"].pop("distillation")
+        if not self.recipe.speaker_normalization:  # these only matter when it is on
+            relevant["recipe"].pop("speaker_statistics")
+            relevant["recipe"].pop("enrolment_clips")
         relevant["training_format"] = TRAINING_FORMAT
-        encoded = json.dumps(relevant, sort_keys=True).encode()
+        return relevant
+
+    def _fingerprint(self, teacher_only: bool) -> str:
+        encoded = json.dumps(self.fingerprint_fields(teacher_only), sort_keys=True).encode()
         return hashlib.sha256(encoded).hexdigest()[:12]
 
     def teacher_fingerprint(self) -> str:

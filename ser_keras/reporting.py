@@ -33,6 +33,8 @@ TABLE_METRICS: tuple[str, ...] = ("bacc", "acc", "mf1", "wf1")
 
 #: Appended to the name of a model whose validation predictions are all one class.
 COLLAPSED_MARK = "[collapsed: one class]"
+#: Appended to the name of a model scored with transductive speaker statistics (`--speaker-statistics all-clips`).
+TRANSDUCTIVE_MARK = "[transductive: all-clips speaker statistics]"
 
 
 @dataclass
@@ -50,6 +52,8 @@ class ModelResult:
         role: `"teacher"`, `"student"` or `"reference"` (a linear probe).
         collapsed: its validation predictions were all one class (marked in
             the tables and the chart).
+        transductive: its test speakers were normalised with statistics of
+            all their clips, the scored ones included (marked likewise).
         extra: anything else worth keeping (e.g. standard deviations across folds).
 
     Example:
@@ -67,18 +71,20 @@ class ModelResult:
     test: dict[str, float] = field(default_factory=dict)
     role: str = "student"
     collapsed: bool = False
+    transductive: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
-        """`name`, with a mark when the model collapsed to one class.
+        """`name`, with a mark when the model collapsed to one class or was scored transductively.
 
         Example:
 
         >>> ModelResult("BERT_1-AudioCNN", 1, False, collapsed=True).display_name
         'BERT_1-AudioCNN [collapsed: one class]'
         """
-        return self.name + (f" {COLLAPSED_MARK}" if self.collapsed else "")
+        marks = [mark for mark, on in ((COLLAPSED_MARK, self.collapsed), (TRANSDUCTIVE_MARK, self.transductive)) if on]
+        return " ".join([self.name, *marks])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict.

@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from seed_offset import shifted
 from text_model_stand_ins import save_tiny_preset_with_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +29,8 @@ SCRIPT = REPO / "training_scripts" / "distill.py"
 def tiny_preset(tmp_path_factory):
     with open(REPO / "data" / "demo" / "manifest.csv", encoding="utf-8") as handle:
         texts = [row["text"] for row in csv.DictReader(handle)]
-    return save_tiny_preset_with_tokenizer(tmp_path_factory.mktemp("preset"), texts)
+    # The preset's weights are drawn from the shifted seed too (SER_TEST_SEED_OFFSET, seed_offset.py).
+    return save_tiny_preset_with_tokenizer(tmp_path_factory.mktemp("preset"), texts, seed=shifted(0))
 
 
 def job_command(preset: str, output_dir: Path, transfer_epochs: int = 2, *extra: str) -> list[str]:
@@ -43,9 +45,11 @@ def job_command(preset: str, output_dir: Path, transfer_epochs: int = 2, *extra:
         "--batch-size", "8",
         "--sequence-length", "16",
         "--latency-runs", "2",
+        "--enrolment-clips", "2",
         "--no-export",
         "--output-dir", str(output_dir),
         "--run-name", "tiny",
+        "--seed", str(shifted(0)),  # SER_TEST_SEED_OFFSET; a later --seed in `extra` replaces it
         *extra,
     ]
 
@@ -100,3 +104,27 @@ def assert_resumed_as_uninterrupted(uninterrupted: Path, killed: Path, stage_dir
     results = [json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (uninterrupted, killed)]
     assert [m["test"] for m in results[1]] == [m["test"] for m in results[0]]
     return results
+
+
+def scores_of_predictions(path: Path) -> dict[str, float]:
+    """ACC, BACC, MF1 and WF1 of a job's `predictions/<model>_test.csv`, computed here from its rows (numpy,
+    not the job's scikit-learn calls): the reference a Table II row must equal."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows, f"{path} has no predictions"
+    labels = np.array([row["label"] for row in rows])
+    predicted = np.array([row["predicted_label"] for row in rows])
+    f1, recall, support = {}, {}, {}
+    for name in sorted({*labels, *predicted}):
+        true_positives = float(np.sum((labels == name) & (predicted == name)))
+        support[name] = float(np.sum(labels == name))
+        precision = true_positives / max(np.sum(predicted == name), 1)
+        recall[name] = true_positives / max(support[name], 1)
+        both = precision + recall[name]
+        f1[name] = 2 * precision * recall[name] / both if both else 0.0
+    return {
+        "acc": float(np.mean(labels == predicted)),
+        "bacc": float(np.mean([recall[name] for name in recall if support[name]])),
+        "mf1": float(np.mean(list(f1.values()))),
+        "wf1": float(sum(f1[name] * support[name] for name in f1) / len(labels)),
+    }

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from seed_offset import shifted
 
 from ser_keras.benchmarks.flops import dense_and_conv_flops
 from ser_keras.config import ModelConfig, get_recipe
@@ -20,9 +21,8 @@ from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.models.audio_cnn import PatchStatistics, build_compact_audio_encoder
 from ser_keras.probes import log_mel_statistics
-from ser_keras.reporting import COLLAPSED_MARK, ModelResult, results_markdown
-from ser_keras.training import predict_classes, predicts_one_class
-from ser_keras.training.classifier import build_classifier
+from ser_keras.reporting import COLLAPSED_MARK, results_markdown
+from ser_keras.training import predicts_one_class
 from ser_keras.training.metrics import confusion_matrix
 from ser_keras.vggish import build_vggish
 
@@ -93,11 +93,13 @@ def test_patch_statistics_match_the_probe_features_of_a_one_patch_clip():
     assert np.abs(layer_values[128:192] - reference[128:192]).mean() < 0.1
 
 
-def test_compact_encoder_learns_an_audio_only_label_where_a_frozen_random_vggish_stays_at_chance(tmp_path):
-    # The label raises one group of 16 bands by 0.1 (noise std 1). Measured on seeds 0, 1, 2:
-    # compact 0.86 / 0.79 / 0.91 held-out accuracy; random VGGish + the same probe 0.25 (chance).
-    keras.utils.set_random_seed(0)
-    splits, patches = band_corpus({"train": 160, "validation": 80, "test": 80}, offset=0.1, gain=0.0)
+def test_compact_encoder_learns_an_audio_only_label_where_a_frozen_random_vggish_stays_near_chance(tmp_path):
+    # The label raises one group of 16 bands by 0.1 (noise std 1). Held-out accuracy on 240 test clips (standard
+    # error about 0.03), measured over SER_TEST_SEED_OFFSET 0-4: compact 0.85 / 0.83 / 0.92 / 0.84 / 0.83; random
+    # VGGish + the same probe 0.39 / 0.41 / 0.38 / 0.28 / 0.44 (chance 0.25: its random features keep a little
+    # of the level). On 80 test clips the VGGish figure ranged 0.25 to 0.375 against a bound of 0.4.
+    keras.utils.set_random_seed(shifted(0))
+    splits, patches = band_corpus({"train": 160, "validation": 80, "test": 240}, offset=0.1, gain=0.0)
     strategy = tf.distribute.get_strategy()
     recipe = dataclasses.replace(get_recipe("demo"), audio=dataclasses.replace(get_recipe("demo").audio, epochs=12))
     cache = EncoderCache(tmp_path / "cache", show_progress=False)
@@ -105,7 +107,9 @@ def test_compact_encoder_learns_an_audio_only_label_where_a_frozen_random_vggish
         ModelConfig(), recipe, splits, LABELS, patches, cache, strategy,
         stage_dir=str(tmp_path / "audio"), log_dir=str(tmp_path / "tb"),
     )
-    assert compact.kind == "compact" and compact.record["best_epoch"] >= 0
+    selection = compact.record["history"][compact.record["selection_metric"]]
+    assert compact.kind == "compact" and len(selection) == 12
+    assert compact.record["best_epoch"] == int(np.argmax(selection))  # the kept epoch is the best validation one
     assert not compact.encoder.trainable  # frozen once trained, like VGGish
     vggish = prepare_audio_encoder(
         ModelConfig(audio_encoder="vggish"), recipe, splits, LABELS, patches, cache, strategy,
@@ -115,7 +119,8 @@ def test_compact_encoder_learns_an_audio_only_label_where_a_frozen_random_vggish
     compact_accuracy = probe_accuracy(compact.embeddings, splits)
     vggish_accuracy = probe_accuracy(vggish.embeddings, splits)
     assert compact_accuracy >= 0.7, compact_accuracy
-    assert vggish_accuracy <= 0.4, vggish_accuracy  # chance is 0.25
+    assert vggish_accuracy <= 0.55, vggish_accuracy
+    assert compact_accuracy - vggish_accuracy >= 0.25, (compact_accuracy, vggish_accuracy)
 
 
 def test_probe_rows_are_above_chance_and_reproducible():
@@ -141,21 +146,56 @@ def test_probe_rows_are_above_chance_and_reproducible():
     assert probe_results(splits, one_sentence, None, LABELS)[0].collapsed
 
 
-def test_a_model_trained_on_constant_inputs_is_marked_collapsed():
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((4,), name="x")
-    model = keras.Model(inputs, {"logits": keras.layers.Dense(4)(keras.layers.Dense(8, activation="relu")(inputs))})
-    classifier = build_classifier(model, keras.optimizers.Adam(1e-2))
-    labels = np.array([0, 1, 2, 3] * 8 + [0] * 4, np.int32)  # class 0 most frequent
-    data = tf.data.Dataset.from_tensor_slices(({"x": np.ones([len(labels), 4], np.float32)}, labels)).batch(8)
-    classifier.fit(data, epochs=20, verbose=0)
-    y_true, y_pred = predict_classes(model, data)
-    confusion = confusion_matrix(y_true, y_pred, 4)
-    assert predicts_one_class(confusion)
-    assert not predicts_one_class(np.eye(4, dtype=int))
-    result = ModelResult("BERT_1-AudioCNN", 1, False, collapsed=True)
-    assert f"| BERT_1-AudioCNN {COLLAPSED_MARK} |" in results_markdown([result])
-    assert result.to_dict()["collapsed"] is True
+def test_one_class_means_every_prediction_in_one_column_of_the_confusion_matrix():
+    # Columns are predictions, rows labels: a model that predicts only "sad" collapsed, whatever the labels.
+    assert predicts_one_class(confusion_matrix([0, 1, 2, 3, 1], [2, 2, 2, 2, 2], 4))
+    assert not predicts_one_class(confusion_matrix([0, 1, 2, 3, 1], [2, 2, 2, 2, 3], 4))
+    # Labels of one class, predictions of several (the rows/columns mix-up reads this as collapsed).
+    assert not predicts_one_class(confusion_matrix([1, 1, 1, 1], [0, 1, 2, 3], 4))
+    assert not predicts_one_class(np.array([[5]]))  # a one-class label set cannot collapse
+
+
+def test_the_job_marks_a_model_whose_validation_predictions_are_one_class_as_collapsed(monkeypatch, caplog):
+    """The job's own check (`_score_model`): the row is marked when every validation prediction is one
+    class, and not when only the test predictions are or when the validation labels are."""
+    from types import SimpleNamespace
+
+    from ser_keras.experiment import runner
+    from ser_keras.experiment.audio_stage import AudioBranch
+    from ser_keras.experiment.trainer import TrainedModel
+    from ser_keras.models import build_ser_models
+    from ser_keras.training.metrics import classification_metrics
+
+    encoder = build_compact_audio_encoder(conv_widths=(4, 8))
+    model = TrainedModel("student_k1", 0, False, build_ser_models(None, encoder, modality="audio", pooling="mean"))
+    audio = AudioBranch("compact", encoder, {})
+    monkeypatch.setattr(runner, "_write_evaluation", lambda *args: None)  # plots and TensorBoard: not checked here
+    labels = [0, 1, 2, 3] * 3
+
+    def scored(items):  # a split is (labels, predictions) here; the scores are the job's own
+        y_true, y_pred = items
+        return {"scores": classification_metrics(y_true, y_pred),
+                "confusion_matrix": confusion_matrix(y_true, y_pred, 4), "predictions": {}}
+
+    def job_row(validation, test):
+        fold = SimpleNamespace(trainer=SimpleNamespace(evaluate=lambda trained, items: scored(items)),
+                               splits=SimpleNamespace(validation=validation, test=test))
+        return runner._score_model(fold, "student_k1", model, audio, {}, SimpleNamespace(latency_ms=lambda m: 1.0))
+
+    varied = (labels, [0, 1, 2, 3, 0, 1, 2, 0, 0, 1, 3, 3])
+    with caplog.at_level("WARNING", logger=runner.logger.name):
+        collapsed = job_row((labels, [2] * 12), varied)  # every validation clip "sad"
+    assert collapsed.collapsed and collapsed.validation["acc"] == pytest.approx(0.25)
+    assert "AudioCNN collapsed: every validation prediction is one class" in caplog.text
+    assert f"| AudioCNN {COLLAPSED_MARK} |" in results_markdown([collapsed])
+    assert collapsed.to_dict()["collapsed"] is True
+
+    caplog.clear()
+    for validation, test in ((varied, (labels, [1] * 12)), (([1] * 12, [0, 1, 2, 3] * 3), varied)):
+        with caplog.at_level("WARNING", logger=runner.logger.name):
+            row = job_row(validation, test)
+        assert not row.collapsed and "collapsed" not in caplog.text
+        assert COLLAPSED_MARK not in results_markdown([row]) and row.to_dict()["collapsed"] is False
 
 
 def test_speaker_normalization_uses_each_speakers_statistics():

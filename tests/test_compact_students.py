@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -12,12 +13,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import soundfile
 from job_runs import (
     assert_resumed_as_uninterrupted,
     kill_after_epoch,
     run_job,
     tiny_preset,  # noqa: F401  (a fixture)
 )
+from seed_offset import shifted
 from text_model_stand_ins import build_tiny_bert
 
 from ser_keras.experiment.cli import add_job_arguments, job_config_from_args, parse_students
@@ -60,7 +63,10 @@ def test_a_narrow_student_keeps_the_vocabulary_and_projects_the_teachers_embeddi
 
     table = teacher.get_layer("token_embedding").get_weights()[0]
     basis, kept = principal_basis(table, 8)
-    assert basis.shape == (32, 8) and 0.25 < kept < 1.0
+    assert basis.shape == (32, 8)
+    # The kept fraction: the top 8 eigenvalues of the rows' covariance over all 32 (computed apart from the SVD).
+    eigenvalues = np.sort(np.linalg.eigvalsh(np.cov(table, rowvar=False)))[::-1]
+    assert kept == pytest.approx(eigenvalues[:8].sum() / eigenvalues.sum(), rel=1e-4)
     np.testing.assert_allclose(basis.T @ basis, np.eye(8), atol=1e-5)  # orthonormal directions
     expected = (table - table.mean(axis=0)) @ basis
     np.testing.assert_allclose(student.get_layer("token_embedding").get_weights()[0], expected, atol=1e-5)
@@ -83,20 +89,27 @@ def compact_job_command(preset: str, output_dir: Path, *extra: str) -> list[str]
         "--text-preset", preset, "--limit-per-split", "16", "--students", "compact,audio-compact",
         "--transfer-epochs", "2", "--finetune-epochs", "1", "--audio-epochs", "2", "--batch-size", "8",
         "--sequence-length", "16", "--latency-runs", "2", "--output-dir", str(output_dir), "--run-name", "tiny",
-        "--audio-encoder", "vggish", *extra,
+        "--audio-encoder", "vggish", "--seed", str(shifted(0)), *extra,
     ]
 
 
 def test_compact_and_audio_only_students_train_in_the_job_and_get_their_rows(tiny_preset, tmp_path):  # noqa: F811
-    # With unlabelled audio for the audio student: six demo clips and a corrupt file, in a folder.
+    # With unlabelled audio for the audio student: six new clips (demo clips at half the level), a copy of a
+    # validation clip of the job (left out: no validation clip may be learned from) and a corrupt file.
     unlabelled = tmp_path / "more_speech"
     (unlabelled / "spk").mkdir(parents=True)
     for clip in sorted((REPO / "data" / "demo" / "audio").glob("*.flac"))[-6:]:
-        shutil.copy(clip, unlabelled / "spk" / clip.name)
+        waveform, rate = soundfile.read(clip)
+        soundfile.write(unlabelled / "spk" / f"{clip.stem}.wav", 0.5 * waveform, rate)
+    with open(REPO / "data" / "demo" / "manifest.csv", encoding="utf-8") as handle:
+        validation_clip = next(row for row in csv.DictReader(handle) if row["split"] == "validation")["path"]
+    shutil.copy(REPO / "data" / "demo" / validation_clip, unlabelled / "copy.flac")
     (unlabelled / "broken.wav").write_bytes(b"not audio at all")
     command = compact_job_command(tiny_preset, tmp_path, "--unlabelled-audio", str(unlabelled))
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 0, result.stderr[-4000:]
+    assert "1 clips are also clips of the corpus (same audio), left out" in result.stderr
+    assert "unlabelled:copy.flac" in result.stderr
     assert f"Unlabelled audio {unlabelled}: 6 clips" in result.stderr
     assert "unlabelled:broken.wav" in result.stderr  # reported as skipped, not a crash
     assert "Feature loss through a learned projection 16 -> 32 (not exported)" in result.stderr
@@ -108,10 +121,18 @@ def test_compact_and_audio_only_students_train_in_the_job_and_get_their_rows(tin
     assert list(models) == ["teacher", "compact", "compact_kd", "audio_compact", "audio_compact_kd"]
     assert models["teacher"]["name"] == "BERT_3-VGGish (teacher)"
     assert models["compact_kd"]["name"] == "BERT_2x16-AudioCNN (compact) + KD"
+    # The audio student's reported fidelity is that of the epoch its stage kept: the best validation cosine of
+    # the stage's history (the metric that epoch was chosen by), with that epoch's relative MSE; all four
+    # compact rows share that one audio student.
+    history = json.loads(next(run_dir.glob("models/*/*/main/audio_student/done.json")).read_text())["history"]
+    best = int(np.argmax(history["val_cosine"]))
     for key in ("compact", "compact_kd", "audio_compact", "audio_compact_kd"):
         assert models[key]["extra"]["audio_encoder"] == "compact"
         fidelity = models[key]["extra"]["audio_fidelity"]
-        assert fidelity["teacher"] == "VGGish" and -1 <= fidelity["validation"]["cosine"] <= 1
+        assert fidelity == models["compact"]["extra"]["audio_fidelity"]
+        assert fidelity["teacher"] == "VGGish"
+        assert fidelity["validation"]["cosine"] == pytest.approx(history["val_cosine"][best], abs=1e-5), history
+        assert fidelity["validation"]["relative_mse"] == pytest.approx(history["val_relative_mse"][best], rel=1e-4)
         assert fidelity["training_patches"]["labelled"] > 0 and fidelity["training_patches"]["unlabelled"] >= 6
         assert models[key]["params"]["vggish"] < models["teacher"]["params"]["vggish"] / 30  # CNN vs VGGish
     assert models["teacher"]["extra"]["audio_encoder"] == "vggish"
@@ -130,7 +151,7 @@ def test_compact_and_audio_only_students_train_in_the_job_and_get_their_rows(tin
     assert "| BERT_2x16-AudioCNN (compact) + KD " in table and "| AudioCNN (audio only) + KD " in table
 
     # The projection trained with the student but is not in its checkpoint.
-    checkpoint = next(run_dir.glob("models/*/main/compact_kd/finetune/best.weights.h5"))
+    checkpoint = next(run_dir.glob("models/*/*/main/compact_kd/finetune/best.weights.h5"))
     with h5py.File(checkpoint, "r") as handle:
         names = []
         handle.visit(names.append)
@@ -149,13 +170,13 @@ def test_a_compact_student_killed_in_its_audio_stage_and_in_fine_tuning_resumes_
     uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
     run_job(compact_job_command(tiny_preset, uninterrupted, *extra))
     command = compact_job_command(tiny_preset, killed, *extra)
-    stages = ("tiny/models/*/main/audio_student", "tiny/models/*/main/compact_kd/finetune")
+    stages = ("tiny/models/*/*/main/audio_student", "tiny/models/*/*/main/compact_kd/finetune")
     for stage_dir_glob in stages:
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kill_after_epoch(process, stage_dir_glob, killed, 1)
     run_job(command)
 
-    results = assert_resumed_as_uninterrupted(uninterrupted, killed, (*stages, "tiny/models/*/main/compact_kd/transfer"))
+    results = assert_resumed_as_uninterrupted(uninterrupted, killed, (*stages, "tiny/models/*/*/main/compact_kd/transfer"))
     assert [m["extra"].get("audio_fidelity") for m in results[1]] == [m["extra"].get("audio_fidelity") for m in results[0]]
 
 
@@ -167,7 +188,7 @@ def teacher_audio_stand_in(seed: int = 1):
 
     patches = keras.Input((96, 64))
     hidden = keras.layers.Dense(
-        128, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+        128, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=0.05, seed=shifted(seed))
     )(PatchStatistics()(patches))
     return keras.Model(patches, hidden, name="vggish_stand_in")
 
@@ -205,7 +226,7 @@ def test_audio_embedding_distillation_reproduces_the_teachers_embeddings_on_held
     from ser_keras.experiment.audio_student import audio_student_branch, patch_targets
     from ser_keras.training.embedding_distillation import embedding_fidelity, embedding_variance
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(shifted(0))
     splits, patches = level_corpus({"train": 192, "validation": 48, "test": 48})
     teacher_encoder = teacher_audio_stand_in()
     cache = EncoderCache(tmp_path / "cache", show_progress=False)
@@ -219,7 +240,8 @@ def test_audio_embedding_distillation_reproduces_the_teachers_embeddings_on_held
     assert student.encoder.count_params() < 2_000_000
     assert {key: value.shape for key, value in student.embeddings.items()} == {key: (2, 128) for key in patches}
     fidelity = student.record["fidelity"]
-    # Measured: relative MSE 10.5 untrained, 0.52 distilled; cosine -0.07 and 0.93.
+    # Measured over SER_TEST_SEED_OFFSET 0-5: relative MSE 9.1 to 11.9 untrained, 0.52 to 0.67 distilled;
+    # cosine -0.10 to 0.12 untrained, 0.935 to 0.943 distilled.
     assert fidelity["validation"]["relative_mse"] < 0.1 * fidelity["untrained"]["relative_mse"], fidelity
     assert fidelity["validation"]["cosine"] > max(0.85, fidelity["untrained"]["cosine"]), fidelity
     assert student.record["selection_metric"] == "val_cosine" and len(student.record["history"]["val_cosine"]) == 8
@@ -227,7 +249,10 @@ def test_audio_embedding_distillation_reproduces_the_teachers_embeddings_on_held
     test_x, test_teacher = patch_targets(splits.test, patches, teacher.embeddings)
     train_variance = embedding_variance(patch_targets(splits.train, patches, teacher.embeddings)[1])
     held_out = embedding_fidelity(np.asarray(student.encoder(test_x)), test_teacher, train_variance)
-    assert held_out["relative_mse"] < 0.75 and held_out["cosine"] > 0.85, held_out  # measured 0.56, 0.93
+    # Measured over offsets 0-5: relative MSE 0.55 to 0.71 (1.03 to 1.07 times validation's), cosine 0.93 to 0.94.
+    # (A fixed bound of 0.75 on the MSE was 6% from offset 3's 0.71.) 1.0 is the MSE of the teacher's mean.
+    assert held_out["relative_mse"] < min(0.9, 1.2 * fidelity["validation"]["relative_mse"]), (held_out, fidelity)
+    assert held_out["cosine"] > 0.85, held_out
     assert list((tmp_path / "tb" / "evaluation").iterdir())
 
     # A second run (a resumed job) reuses the stage: the same encoder, no training.
@@ -261,7 +286,7 @@ def test_unlabelled_audio_makes_a_student_distilled_from_few_clips_reproduce_the
     variance = embedding_variance(patch_targets(labelled.train, patches, teacher.embeddings)[1])
     held_out = {}
     for name, extra in (("labelled only", None), ("with unlabelled", unlabelled)):
-        keras.utils.set_random_seed(0)
+        keras.utils.set_random_seed(shifted(0))
         student = audio_student_branch(
             teacher, recipe, labelled, patches, cache, tf.distribute.get_strategy(),
             str(tmp_path / name / "stage"), str(tmp_path / name / "tb"), unlabelled_patches=extra,
@@ -270,8 +295,8 @@ def test_unlabelled_audio_makes_a_student_distilled_from_few_clips_reproduce_the
         assert student.record["fidelity"]["training_patches"] == {
             "labelled": 24, "unlabelled": 0 if extra is None else 360,
         }
-    # Held-out clips: the teacher's embeddings are reproduced far better with the unlabelled clips
-    # (measured: relative MSE 4.03 -> 0.54, cosine 0.20 -> 0.92).
+    # Held-out clips: the teacher's embeddings are reproduced far better with the unlabelled clips (measured over
+    # SER_TEST_SEED_OFFSET 0-5: relative MSE 3.4-5.1 -> 0.52-0.67, at most 0.15 times; cosine 0.18-0.34 -> 0.92-0.93).
     assert held_out["with unlabelled"]["relative_mse"] < 0.3 * held_out["labelled only"]["relative_mse"], held_out
     assert held_out["with unlabelled"]["cosine"] > max(0.8, held_out["labelled only"]["cosine"]), held_out
 

@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from ser_keras import config, latency, modalities, reporting
-from ser_keras.experiment import cli
+from ser_keras import config, labels, latency, modalities, reporting
+from ser_keras.data import enrolment, label_sets, speaker_norm, splits, unlabelled
+from ser_keras.experiment import cli, reuse
 from ser_keras.config import Recipe, get_recipe
 from ser_keras.reporting import ModelResult, results_markdown, save_results
 from ser_keras.training import embedding_distillation, seeds, workers
@@ -73,7 +74,10 @@ def test_save_results_writes_markdown_json_and_png(tmp_path):
     assert open(paths["png"], "rb").read(4) == b"\x89PNG"
 
 
-@pytest.mark.parametrize("module", [config, cli, reporting, latency, modalities, seeds, workers, embedding_distillation])
+@pytest.mark.parametrize("module", [
+    config, cli, reporting, latency, modalities, seeds, workers, embedding_distillation,
+    labels, enrolment, label_sets, speaker_norm, splits, unlabelled, reuse,
+])
 def test_docstring_examples_run(module):
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0

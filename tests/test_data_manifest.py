@@ -83,7 +83,7 @@ def test_unknown_labels_are_listed_with_their_lines(corpus_dir):
         read_manifest(manifest)
     message = str(info.value)
     assert "'bored' (lines 3, 5)" in message and "'fear' (lines 4)" in message
-    assert "label_map" in message
+    assert "--label-map old=new" in message
 
 
 def test_missing_audio_file_is_skipped_or_raises_in_strict_mode(corpus_dir):

@@ -7,6 +7,7 @@ Resume and seeds: test_job_resume.py.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -17,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from job_runs import REPO, job_command, run_job, tiny_preset, weights_of  # noqa: F401  (tiny_preset: a fixture)
+from job_runs import (  # noqa: F401  (tiny_preset: a fixture)
+    REPO,
+    job_command,
+    run_job,
+    scores_of_predictions,
+    tiny_preset,
+    weights_of,
+)
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ser_keras.models.audio_cnn import build_compact_audio_encoder
@@ -62,7 +70,9 @@ def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset
     compact_parameters = build_compact_audio_encoder().count_params()
     for model in models:
         assert set(model["validation"]) == set(model["test"]) == {"bacc", "acc", "mf1", "wf1"}
-        assert all(0.0 <= value <= 1.0 for value in model["test"].values())
+        # Each test score is that of the model's test predictions, recomputed here from the job's predictions file.
+        reference = scores_of_predictions(run_dir / "predictions" / f"{model['extra']['model_key']}_test.csv")
+        assert model["test"] == pytest.approx(reference, abs=1e-9), model["name"]
         assert model["latency_ms"] > 0
         assert model["params"]["vggish"] == compact_parameters  # the audio encoder's column
         assert model["extra"]["audio_encoder"] == "compact"
@@ -101,7 +111,9 @@ def test_job_writes_results_plots_tensorboard_and_reuses_its_teacher(tiny_preset
 
 
 def exporting_job_command(preset: str, output_dir: Path) -> list[str]:
-    return [arg for arg in job_command(preset, output_dir) if arg != "--no-export"]
+    """The tiny job with an audio-only student, exporting every model."""
+    command = [arg for arg in job_command(preset, output_dir) if arg != "--no-export"]
+    return [*command, "--students", "1,audio-compact", "--no-baselines", "--export-all"]
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +148,45 @@ def test_exported_models_score_as_in_the_job_when_evaluated_as_served(two_replic
         for split in ("validation", "test"):
             for metric, value in job[key][split].items():
                 assert abs(evaluated[split][metric] - value) < 1e-6, (key, split, metric)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("key", ["teacher", "student_k1_kd", "audio_compact_kd"])
+def test_ser_predict_on_the_jobs_test_clips_gives_the_jobs_test_predictions(two_replica_run, tmp_path, key):
+    """Table II is what a user gets: the speaker-normalised export, served by `ser-predict --manifest` on the
+    job's test clips with their speakers, predicts each scored clip's label as the job did, and marks as
+    enrolment exactly the clips the job left unscored (before, served clips fell back to the training
+    statistics, and the job's statistics included the scored clip)."""
+    output_dir, _ = two_replica_run
+    run_dir = output_dir / "tiny"
+    metadata = json.loads(next((run_dir / "export" / key).glob("*/assets.extra/metadata.json")).read_text())
+    assert metadata["speaker_normalization"]["statistics"] == "enrolment"
+    assert metadata["speaker_normalization"]["enrolment_clips"] == 2
+    assert "serving_speaker" in metadata["signatures"].values()
+
+    output = tmp_path / "served.csv"
+    subprocess.run(
+        [sys.executable, "-m", "ser_keras.serving.cli", "--model", str(run_dir / "export" / key),
+         "--manifest", str(run_dir / "predictions" / "test_clips.csv"), "--output", str(output)],
+        check=True, capture_output=True, timeout=600,
+    )
+    served = read_rows(output)
+    job = {row["utterance_id"]: row["predicted_label"] for row in read_rows(run_dir / "predictions" / f"{key}_test.csv")}
+    scored = {row["utterance_id"]: row["predicted_label"] for row in served if row["enrolment"] == "0"}
+    enrolled = [row for row in served if row["enrolment"] == "1"]
+    assert scored == job
+    assert len(enrolled) == 2 * len({row["speaker"] for row in served}) and len(scored) == len(served) - len(enrolled)
+
+    # The job's Table II test accuracy is the accuracy of those predictions.
+    results = {m["extra"]["model_key"]: m for m in json.loads((run_dir / "results.json").read_text())["models"]
+               if m["role"] != "reference"}
+    labels = {row["utterance_id"]: row["label"] for row in served}
+    accuracy = np.mean([labels[utterance_id] == predicted for utterance_id, predicted in job.items()])
+    assert abs(results[key]["test"]["acc"] - accuracy) < 1e-9
 
 
 def output_files(output_dir: Path) -> list[str]:
@@ -197,7 +248,7 @@ def test_two_workers_write_one_set_of_outputs_and_train_as_one_worker_with_two_r
         expected, actual = (json.loads((root / done).read_text())["history"] for root in (reference_dir, tmp_path))
         for key in ("loss", "val_loss", "val_acc"):
             np.testing.assert_allclose(actual[key], expected[key], rtol=1e-5, err_msg=f"{done}: {key}")
-    expected, actual = (weights_of(next(root.glob("teachers/*/main/teacher/finetune/best.weights.h5")))
+    expected, actual = (weights_of(next(root.glob("teachers/*/*/main/teacher/finetune/best.weights.h5")))
                         for root in (reference_dir, tmp_path))
     assert expected.keys() == actual.keys() and all(np.allclose(expected[k], actual[k], atol=1e-5) for k in expected)
     results, reference = (json.loads((root / "tiny" / "results.json").read_text())["models"] for root in (tmp_path, reference_dir))

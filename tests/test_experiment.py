@@ -8,7 +8,7 @@ import pytest
 
 from ser_keras.config import DataConfig, DistillJobConfig, ModelConfig, get_recipe
 from ser_keras.data import Corpus, Utterance
-from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
+from ser_keras.experiment.cli import add_job_arguments, job_config_from_args, run_job_command
 from ser_keras.experiment.data import job_folds
 from ser_keras.experiment.runner import aggregate_folds
 from ser_keras.reporting import ModelResult, results_markdown
@@ -34,13 +34,42 @@ def test_flags_map_onto_the_config_and_presets():
     assert quick.recipe.transfer.epochs == 2 and quick.run_name == "demo_quick"
 
 
+def test_the_paper_recipe_trains_the_papers_students_unless_others_are_asked_for():
+    students = lambda config: (config.model.student_layers, config.model.compact_students)  # noqa: E731
+    assert students(parse("--recipe", "paper")) == ((6, 4, 2), ())
+    assert students(parse("--recipe", "paper", "--students", "4,compact")) == ((4,), ("compact",))
+    assert students(parse()) == ((4, 2, 1), ("compact", "audio-compact"))
+    assert students(parse("--recipe", "paper", "--quick")) == ((2,), ())
+
+
+def test_train_teacher_runs_the_job_with_the_teacher_alone(monkeypatch):
+    """`train_teacher.py`'s command (`run_job_command(..., teacher_only=True)`), the job itself stubbed out."""
+    import ser_keras.experiment.runner as runner
+
+    class Outputs:
+        def describe(self) -> str:
+            return "stub"
+
+    configs = []
+    monkeypatch.setattr(runner, "run_distill_job", lambda config: configs.append(config) or Outputs())
+    for argv in ([], ["--recipe", "paper"], ["--quick"],
+                 ["--students", "2,compact", "--vggish-weights", "v.ckpt", "--unlabelled-audio", "more_audio/"]):
+        assert run_job_command(argv, "Trains the teacher.", default_run_name="teacher", teacher_only=True) == 0
+        config = configs[-1]
+        assert (config.model.student_layers, config.model.compact_students, config.data.unlabelled_audio) == (
+            (), (), None), argv
+        assert config.teacher_fingerprint() == parse(*argv).teacher_fingerprint()  # the teacher distill.py reuses
+
+
 def test_bad_flag_combinations_are_clear_errors():
     with pytest.raises(ValueError, match="--data-dir"):
         DataConfig(dataset="iemocap")
     with pytest.raises(ValueError, match="--manifest"):
         DataConfig(dataset="manifest")
-    with pytest.raises(ValueError, match="loso needs IEMOCAP"):
-        DataConfig(protocol="loso")
+    with pytest.raises(ValueError, match="--speaker-folds 3 needs --protocol loso"):
+        DataConfig(speaker_folds=3)
+    with pytest.raises(ValueError, match="--protocol loso makes its own folds"):
+        DataConfig(protocol="loso", split_file="splits.csv")
     with pytest.raises(ValueError, match="student layer counts"):
         ModelConfig(student_layers=(0,))
 

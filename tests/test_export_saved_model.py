@@ -62,7 +62,7 @@ def test_fresh_tensorflow_process_matches_keras(tiny, tmp_path):
     np.testing.assert_allclose(outputs["serving_tokens/probabilities"], expected, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(outputs["serving_default/label_id"], expected.argmax(axis=1))
     assert list(outputs["serving_default/label"]) == [tiny.label_names[i] for i in expected.argmax(axis=1)]
-    # The model is trained: confident, not uniform, predictions.
+    # The model is trained: confident, not uniform, predictions (measured over SER_TEST_SEED_OFFSET 0-4: 0.49 to 0.69).
     assert expected.max(axis=1).min() > 0.3
 
 

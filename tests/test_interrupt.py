@@ -38,7 +38,7 @@ def wait_for_backup(backup_metadata_glob, root, process, min_epoch: int) -> None
 
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_from_the_kept_epoch(tiny_preset, tmp_path):  # noqa: F811
     command = job_command(tiny_preset, tmp_path, EPOCHS, "--no-baselines")
-    backup = "teachers/*/main/teacher/transfer/backup/training_metadata.json"
+    backup = "teachers/*/*/main/teacher/transfer/backup/training_metadata.json"
     with open(tmp_path / "stdout.txt", "w") as stdout, open(tmp_path / "stderr.txt", "w") as stderr:
         process = subprocess.Popen(command, cwd=REPO, stdout=stdout, stderr=stderr, preexec_fn=default_sigint)
         try:

@@ -15,6 +15,7 @@ from job_runs import (
     run_job,
     tiny_preset,  # noqa: F401  (a fixture)
 )
+from seed_offset import shifted
 
 
 def test_another_seed_moves_the_weights_not_the_split(tiny_preset, tmp_path):
@@ -32,8 +33,8 @@ def test_another_seed_moves_the_weights_not_the_split(tiny_preset, tmp_path):
     data = ("--dataset", "manifest", "--manifest", str(manifest))
     runs = ("seed0", "seed1")
     for seed, run in enumerate(runs):
-        run_job(job_command(tiny_preset, tmp_path / run, 2, *data, "--seed", str(seed)))
-    losses = [json.loads(next((tmp_path / run).glob("teachers/*/main/teacher/transfer/done.json")).read_text())
+        run_job(job_command(tiny_preset, tmp_path / run, 2, *data, "--seed", str(shifted(seed))))
+    losses = [json.loads(next((tmp_path / run).glob("teachers/*/*/main/teacher/transfer/done.json")).read_text())
               ["history"]["loss"] for run in runs]
     assert losses[0] != losses[1]  # the seed moved the weights, not the split
     splits = [(tmp_path / run / "tiny" / "splits.csv").read_text() for run in runs]
@@ -50,13 +51,13 @@ def test_sigkill_in_either_stage_resumes_to_the_same_weights(tiny_preset, tmp_pa
 
     killed = tmp_path / "killed"
     command = job_command(tiny_preset, killed, transfer_epochs, *extra)
-    for stage_dir_glob, epoch in (("teachers/*/main/teacher/transfer", 2),
-                                  ("tiny/models/*/main/student_k1_kd/finetune", 1)):
+    for stage_dir_glob, epoch in (("teachers/*/*/main/teacher/transfer", 2),
+                                  ("tiny/models/*/*/main/student_k1_kd/finetune", 1)):
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kill_after_epoch(process, stage_dir_glob, killed, epoch)
     run_job(command)  # the same command resumes
 
     assert_resumed_as_uninterrupted(uninterrupted, killed, (
-        "teachers/*/main/teacher/transfer", "teachers/*/main/teacher/finetune",
-        "tiny/models/*/main/student_k1_kd/transfer", "tiny/models/*/main/student_k1_kd/finetune",
+        "teachers/*/*/main/teacher/transfer", "teachers/*/*/main/teacher/finetune",
+        "tiny/models/*/*/main/student_k1_kd/transfer", "tiny/models/*/*/main/student_k1_kd/finetune",
     ))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from job_runs import job_command, run_job, tiny_preset  # noqa: F401  (fixture)
+from job_runs import job_command, run_job, scores_of_predictions, tiny_preset  # noqa: F401  (fixture)
 
 LABEL_CODES = ("neu", "ang", "hap", "sad", "exc", "neu", "ang", "sad", "hap", "sad", "ang", "neu")
 SENTENCES = (
@@ -69,11 +69,14 @@ def test_loso_job_trains_five_folds_and_reports_mean_and_std(tiny_preset, iemoca
     ]
     for model in models:
         folds = model["extra"]["folds"]
-        assert len(folds) == NUM_FOLDS
+        assert [fold["fold"] for fold in folds] == [f"session{k}" for k in range(1, NUM_FOLDS + 1)]
+        if model["role"] != "reference":  # each fold's test scores are those of its predictions file
+            for fold in folds:
+                predictions = run_dir / "predictions" / f"{model['extra']['model_key']}_{fold['fold']}_test.csv"
+                assert fold["test"] == pytest.approx(scores_of_predictions(predictions), abs=1e-9), fold["fold"]
         for split in ("validation", "test"):
             for metric in ("acc", "bacc", "mf1", "wf1"):
                 values = [fold[split][metric] for fold in folds]
-                assert all(0.0 <= value <= 1.0 for value in values)
                 assert math.isclose(model[split][metric], float(np.mean(values)), abs_tol=1e-9)
                 assert math.isclose(model["extra"][f"{split}_std"][metric], float(np.std(values)), abs_tol=1e-9)
 

@@ -62,6 +62,50 @@ def test_manifest_gives_a_csv_of_predictions(tiny, tmp_path):
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
 
 
+def test_a_speaker_normalised_model_enrols_each_speakers_first_clips_as_its_job_did(tiny, tmp_path):
+    """With a `speaker` column, each speaker's first k clips by utterance id give its statistics and are marked
+    as enrolment; `--speaker-clips` gives a single clip the statistics of the named clips."""
+    from pathlib import Path
+
+    from ser_keras.data.speaker_norm import BandStatistics
+    from ser_keras.export import export_model
+    from ser_keras.serving import EmotionRecognizer
+
+    export_dir = tmp_path / "normalised"
+    export_model(tiny.model, tiny.preprocessor, tiny.label_names, export_dir,
+                 speaker_reference=BandStatistics(np.full(64, -1.0), np.full(64, 2.0)), enrolment_clips=2)
+    recognizer = EmotionRecognizer.load(export_dir)
+    clips = {"b": tiny.test_clips[70:73], "a": tiny.test_clips[0:2]}  # manifest order is not the enrolment order
+    manifest = tmp_path / "clips.csv"
+    with open(manifest, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["path", "text", "speaker"])
+        for speaker, chosen in clips.items():
+            writer.writerows([clip.path, clip.text, speaker] for clip in reversed(chosen))
+    output = tmp_path / "predictions.csv"
+    assert main(["--model", str(export_dir), "--manifest", str(manifest), "--output", str(output)]) == 0
+    with open(output, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    enrolled = {row["path"] for row in rows if row["enrolment"] == "1"}
+    expected_enrolment = {speaker: sorted(chosen, key=lambda clip: Path(clip.path).stem)[:2] for speaker, chosen in clips.items()}
+    assert enrolled == {clip.path for chosen in expected_enrolment.values() for clip in chosen}
+    for row in rows:
+        statistics = recognizer.speaker_statistics([clip.path for clip in expected_enrolment[row["speaker"]]])
+        expected = recognizer.predict(row["path"], row["text"], speaker_statistics=statistics)
+        assert row["predicted_label"] == expected.label
+        np.testing.assert_allclose(float(row[f"p_{expected.label}"]), expected.probabilities[expected.label], atol=1e-6)
+
+    clip, speaker_clips = clips["b"][2], [clip.path for clip in clips["b"][:2]]
+    single = tmp_path / "single.json"
+    assert main(["--model", str(export_dir), clip.path, "--text", clip.text, "--speaker-clips", *speaker_clips,
+                 "--output", str(single)]) == 0
+    expected = recognizer.predict(clip.path, clip.text, speaker_statistics=recognizer.speaker_statistics(speaker_clips))
+    without = recognizer.predict(clip.path, clip.text)
+    result = json.loads(single.read_text())["probabilities"]
+    np.testing.assert_allclose([result[n] for n in tiny.label_names], list(expected.probabilities.values()), atol=1e-6)
+    assert not np.allclose(list(expected.probabilities.values()), list(without.probabilities.values()), atol=1e-3)
+
+
 def test_stream_gives_a_timeline_with_transcripts_and_a_plot(tiny, tmp_path):
     from ser_keras.serving import sliding_windows
 

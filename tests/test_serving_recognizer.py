@@ -7,7 +7,7 @@ import pytest
 import soundfile
 import soxr
 
-from export_stand_ins import tiny_export
+from export_stand_ins import padded_waveforms, tiny_export
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,20 @@ def test_speaker_statistics_normalise_the_patches_of_a_speaker_normalised_export
             np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=1e-4)
     with pytest.raises(ValueError, match="trained without speaker normalisation"):
         saved_model_recognizer.predict(clips[0].waveform, clips[0].text, sample_rate=16000, speaker_statistics=speaker)
+
+    # The in-graph signature for TF Serving: raw inputs and the speaker's statistics.
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(saved_model_dir).signatures["serving_speaker"]
+    waveforms, lengths = padded_waveforms(clips)
+    outputs = signature(
+        text=tf.constant([clip.text for clip in clips]), waveform=tf.constant(waveforms),
+        waveform_length=tf.constant(lengths), speaker_mean=tf.constant(np.tile(speaker.mean, [4, 1]), tf.float32),
+        speaker_std=tf.constant(np.tile(speaker.std, [4, 1]), tf.float32),
+    )
+    for index, clip in enumerate(clips):
+        expected = recognizer.predict(clip.waveform, clip.text, sample_rate=16000, speaker_statistics=speaker)
+        np.testing.assert_allclose(outputs["probabilities"][index].numpy(), list(expected.probabilities.values()), atol=1e-4)
 
 
 def test_a_multimodal_model_needs_audio_and_says_once_when_it_gets_no_text(tiny, saved_model_recognizer, caplog):

@@ -11,8 +11,11 @@ import pytest
 
 from export_stand_ins import REPO_ROOT, demo_corpus, tiny_export
 
-#: Minimum fraction of demo test clips with the Keras model's class, per variant.
-MIN_AGREEMENT = {"none": 1.0, "float16": 0.98, "dynamic": 0.98, "int8": 0.95}
+#: Minimum fraction of the 144 demo test clips with the Keras model's class, per variant. Measured over
+#: SER_TEST_SEED_OFFSET 0-4: float16 1.0 every time; dynamic 0.993 to 1.0 (up to 7 clips within twice its
+#: largest probability error of a tie); int8 0.972 to 1.0. A flip needs a clip that close to a tie, so each
+#: bound leaves several flips beyond the most measured.
+MIN_AGREEMENT = {"none": 1.0, "float16": 0.98, "dynamic": 0.97, "int8": 0.93}
 #: Maximum file size relative to the float32 variant.
 MAX_RELATIVE_SIZE = {"none": 1.0, "float16": 0.7, "dynamic": 0.5, "int8": 0.5}
 
@@ -31,6 +34,9 @@ def calibration(tiny):
 
 
 def test_trained_model_is_not_a_near_tie(tiny):
+    # Measured over SER_TEST_SEED_OFFSET 0-4 (the fixture trains until it fits 90% of its clips): median
+    # margin 0.65 to 0.79, all four classes predicted. (Trained for a fixed 30 epochs at a higher learning
+    # rate, offset 1 gave 0.24 and offset 2 stayed at chance: one class, median margin 0.02.)
     top_two = np.sort(tiny.keras_test_probabilities, axis=1)[:, -2:]
     margins = top_two[:, 1] - top_two[:, 0]
     assert np.median(margins) > 0.2

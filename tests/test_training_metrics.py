@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from seed_offset import shifted
 from sklearn.metrics import balanced_accuracy_score
 
 from ser_keras.training import (
@@ -103,7 +104,8 @@ def test_predict_classes_reads_logits_from_dict_outputs():
 
 def test_callback_logs_validation_metrics_each_epoch():
     train, _, _ = signal_dataset(96, seed=1)
-    validation, _, _ = signal_dataset(48, seed=2)
+    validation, features, labels = signal_dataset(48, seed=2)
+    keras.utils.set_random_seed(shifted(0))
     model = linear_classifier()
     callback = ClassificationMetricsCallback(validation, class_names=["a", "b", "c"])
 
@@ -114,7 +116,10 @@ def test_callback_logs_validation_metrics_each_epoch():
     y_true, y_pred = predict_classes(model, validation)
     final = classification_metrics(y_true, y_pred)
     assert history["val_wf1"][-1] == pytest.approx(final["wf1"])
-    assert history["val_acc"][-1] > 0.6  # chance is 1/3
+    # The known answer: the largest feature is the best rule for this data (0.90 here; chance 1/3). Measured
+    # over SER_TEST_SEED_OFFSET 0-4: 0.90 to 0.96 after the third epoch.
+    best_rule = np.mean(features.argmax(axis=1) == labels)
+    assert history["val_acc"][-1] >= best_rule - 0.1, (history["val_acc"], best_rule)
     np.testing.assert_array_equal(callback.confusion_matrix, confusion_matrix(y_true, y_pred, 3))
     assert callback.confusion_matrix.sum() == 48
 

@@ -5,12 +5,13 @@ import json
 import h5py
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from training_stand_ins import build_stand_in_model, make_examples
 
 from ser_keras.config import OptimizerConfig, StageConfig
 from ser_keras.training import Distiller
-from ser_keras.training.stages import EpochHistory, EpochSeed, run_stage
+from ser_keras.training.stages import BestCheckpoint, EpochHistory, EpochSeed, run_stage
 
 
 def datasets():
@@ -81,3 +82,62 @@ def test_epoch_history_keeps_epochs_from_before_a_restart_and_replaces_a_rerun_e
     assert resumed.history["loss"] == [3.0, 2.0, 1.25, 1.0]
     assert np.isnan(resumed.history["val_acc"][0]) and resumed.history["val_acc"][2:] == [0.5, 0.75]
     assert len(json.loads((tmp_path / "history.json").read_text())) == 4
+
+
+def _cut_in_half_and_fail(path) -> None:
+    """What a kill or a full disk midway leaves: half the file, and an error."""
+    with open(path, "r+b") as handle:
+        handle.truncate(handle.seek(0, 2) // 2)
+    raise OSError("No space left on device")
+
+
+def test_a_best_checkpoint_write_failing_midway_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    model = build_stand_in_model(seed=1)
+    path = tmp_path / "stage" / "best.weights.h5"
+    checkpoint = BestCheckpoint(str(path), "val_acc", model)
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_end(0, {"val_acc": 0.5})
+    saved = model.get_weights()
+    state = path.with_name("best.weights.h5.json").read_text()
+
+    # A better epoch whose weights file is cut half way: the previous checkpoint stays whole.
+    model.set_weights(build_stand_in_model(seed=2).get_weights())
+    save_weights = keras.Model.save_weights
+
+    def half_written_weights(self, filepath, **kwargs):
+        save_weights(self, filepath, **kwargs)
+        _cut_in_half_and_fail(filepath)
+
+    monkeypatch.setattr(keras.Model, "save_weights", half_written_weights)
+    with pytest.raises(OSError, match="No space"):
+        checkpoint.on_epoch_end(1, {"val_acc": 0.75})
+    monkeypatch.undo()
+    assert sorted(entry.name for entry in path.parent.iterdir()) == ["best.weights.h5", "best.weights.h5.json"]
+    assert path.with_name("best.weights.h5.json").read_text() == state
+    resumed = BestCheckpoint(str(path), "val_acc", model)
+    resumed.on_train_begin()
+    assert (resumed.best, resumed.best_epoch) == (0.5, 0)
+    fresh = build_stand_in_model(seed=3)
+    fresh.load_weights(path)
+    for expected, actual in zip(saved, fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(actual, expected)
+
+    # The weights land but the JSON is cut half way: the JSON still reads, with the previous value
+    # (never more than the weights on disk hold), and the weights file is the new one, whole.
+    dump = json.dump
+
+    def half_written_json(value, stream, **kwargs):
+        dump(value, stream, **kwargs)
+        stream.flush()
+        _cut_in_half_and_fail(stream.name)
+
+    monkeypatch.setattr(json, "dump", half_written_json)
+    with pytest.raises(OSError, match="No space"):
+        checkpoint.on_epoch_end(1, {"val_acc": 0.75})
+    monkeypatch.undo()
+    assert sorted(entry.name for entry in path.parent.iterdir()) == ["best.weights.h5", "best.weights.h5.json"]
+    assert json.loads(path.with_name("best.weights.h5.json").read_text()) == {
+        "best": 0.5, "epoch": 0, "monitor": "val_acc"}
+    fresh.load_weights(path)
+    for expected, actual in zip(model.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(actual, expected)

@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from seed_offset import shifted
+
 from ser_keras.training import (
     ClassificationMetricsCallback,
     Distiller,
@@ -38,8 +40,11 @@ COMPACT_AUDIO_RUN = dict(num_examples=7, batch_size=4, epochs=2)
 def build_stand_in_model(
     seed: int, hidden_size: int = HIDDEN_SIZE, dropout_rate: float = 0.0, name: str = "stand_in"
 ):
-    """Embedding -> Dense (text features) -> masked mean -> Dropout -> Dense (logits)."""
+    """Embedding -> Dense (text features) -> masked mean -> Dropout -> Dense (logits).
 
+    Its weights and dropout are drawn from `seed` shifted by SER_TEST_SEED_OFFSET (seed_offset.py).
+    """
+    seed = shifted(seed)
     token_ids = keras.Input((SEQUENCE_LENGTH,), dtype="int32", name="token_ids")
     padding_mask = keras.Input((SEQUENCE_LENGTH,), dtype="bool", name="padding_mask")
     embedded = keras.layers.Embedding(
@@ -142,7 +147,7 @@ def train_compact_audio(strategy, num_examples: int, batch_size: int, epochs: in
     patches = rng.normal(size=(num_examples, NUM_FRAMES, NUM_BANDS)).astype("float32")
     labels = np.arange(num_examples) % NUM_CLASSES
     dataset = tf.data.Dataset.from_tensor_slices((patches, labels)).batch(batch_size)
-    keras.utils.set_random_seed(40)
+    keras.utils.set_random_seed(shifted(40))
     with strategy.scope():
         encoder = build_compact_audio_encoder(conv_widths=(4, 8), embedding_size=8)
         inputs = keras.Input((NUM_FRAMES, NUM_BANDS))

@@ -1,4 +1,4 @@
-"""Datasets and input pipelines: IEMOCAP, manifests, splits, tf.data, encoder cache.
+"""Datasets and input pipelines: corpora, manifests, splits, tf.data, encoder cache.
 
 Example:
 
@@ -10,6 +10,7 @@ Example:
 """
 
 from ser_keras.data.cache import EncoderCache, weights_fingerprint
+from ser_keras.data.corpora import CORPUS_NAMES, corpus_label_names, read_corpus
 from ser_keras.data.errors import DatasetError
 from ser_keras.data.iemocap import IEMOCAP_LABEL_MAP, clean_transcript, read_iemocap
 from ser_keras.data.manifest import read_manifest
@@ -29,6 +30,7 @@ from ser_keras.data.splits import (
 )
 
 __all__ = [
+    "CORPUS_NAMES",
     "DEFAULT_BUCKET_BOUNDARIES",
     "IEMOCAP_LABEL_MAP",
     "SPLIT_KINDS",
@@ -41,6 +43,7 @@ __all__ = [
     "Splits",
     "Utterance",
     "clean_transcript",
+    "corpus_label_names",
     "count_by",
     "label_ids",
     "loso_split",
@@ -48,6 +51,7 @@ __all__ = [
     "make_splits",
     "normalize_split_name",
     "paper_split",
+    "read_corpus",
     "read_iemocap",
     "read_manifest",
     "read_split_file",

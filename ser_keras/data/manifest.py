@@ -34,7 +34,7 @@ from ser_keras.data.errors import DatasetError
 from ser_keras.data.records import Corpus, Utterance
 from ser_keras.data.skip_report import SkipReport
 from ser_keras.data.splits import normalize_split_name
-from ser_keras.labels import DEFAULT_LABELS
+from ser_keras.labels import DEFAULT_LABELS, label_order
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("speaker", "split", "utterance_id")
 def read_manifest(
     path: str | os.PathLike,
     *,
-    label_names: Sequence[str] = DEFAULT_LABELS,
+    label_names: Sequence[str] | None = DEFAULT_LABELS,
     label_map: Mapping[str, str] | None = None,
     strict: bool = False,
 ) -> Corpus:
@@ -53,7 +53,8 @@ def read_manifest(
 
     Args:
         path: the CSV file (UTF-8, header row first).
-        label_names: the label set (its order gives the class ids).
+        label_names: the label set (its order gives the class ids); `None`:
+            the labels the manifest uses, in `ser_keras.labels.label_order`.
         label_map: optional renaming of manifest labels before the check,
             e.g. `{"exc": "happy", "ang": "angry"}`.
         strict: raise on a missing audio file instead of skipping the row.
@@ -76,8 +77,10 @@ def read_manifest(
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"Manifest '{path}' does not exist.")
-    label_names = tuple(label_names)
     label_map = dict(label_map or {})
+    if label_names is None:
+        label_names = _labels_used(path, label_map)
+    label_names = tuple(label_names)
     report = SkipReport(strict=strict)
     utterances: list[Utterance] = []
     first_line_of_id: dict[str, int] = {}
@@ -108,7 +111,8 @@ def read_manifest(
         )
         raise DatasetError(
             f"{path}: labels not in the label set {list(label_names)}: {listing}. "
-            "Map them with `label_map` or change the label set."
+            "Correct or remove those rows, add the labels to --labels, or merge them into a listed class "
+            "with --label-map old=new."
         )
     corpus = Corpus(utterances, label_names, report)
     logger.info(
@@ -117,6 +121,15 @@ def read_manifest(
     if len(report):
         logger.warning("Manifest %s: %s", path, report.summary(total=len(first_line_of_id)))
     return corpus
+
+
+def _labels_used(path: Path, label_map: Mapping[str, str]) -> tuple[str, ...]:
+    """The (mapped) labels of the manifest's rows, in `label_order`."""
+    with open(path, newline="", encoding="utf-8-sig") as csv_file:
+        reader = csv.DictReader(csv_file)
+        _check_header(path, reader.fieldnames)
+        labels = {(row.get("label") or "").strip() for row in reader}
+    return label_order(label_map.get(label, label) for label in labels if label)
 
 
 def _check_header(path: Path, fieldnames: Sequence[str] | None) -> None:

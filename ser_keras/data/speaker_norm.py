@@ -2,22 +2,20 @@
 
 Voices differ in level and timbre more than emotions do, so a model trained on
 a few speakers may learn the speakers. Speaker normalisation standardises each
-clip's log-mel bands with the statistics of its speaker's clips, then maps them
-back to the scale of the training set, so any audio encoder (a frozen VGGish
-too) still sees log-mel values in their usual range:
+clip's log-mel bands with the statistics of its speaker, then maps them back to
+the scale of the training set, so any audio encoder (a frozen VGGish too) still
+sees log-mel values in their usual range:
 
     x' = (x - mean_speaker) / std_speaker * std_reference + mean_reference
 
-The statistics of a speaker come from all of that speaker's clips, in every
-split: this uses the **unlabelled audio of the test speakers**, as the
-per-speaker normalisation of the SER literature does. It is an option
-(`--speaker-normalization`), off by default and in the paper preset. Clips
-without a speaker are left as they are, and so is a corpus with one speaker
-(returned unchanged).
+Which clips give a speaker's statistics is `ser_keras.data.enrolment`'s rule
+(`normalize_fold`): a training speaker's own training clips; a validation or
+test speaker's first k clips (its enrolment set, then not scored), or all of
+its clips in the transductive `"all-clips"` mode. Clips without a speaker are
+left as they are, and so is a fold with fewer than two speakers.
 
 Example:
 
->>> import numpy as np
 >>> patches = {"a": np.full([1, 96, 64], 2.0), "b": np.full([1, 96, 64], 4.0)}
 >>> stats = speaker_statistics(patches, {"a": "s1", "b": "s1"})
 >>> float(stats["s1"].mean[0]), float(stats["s1"].std[0])
@@ -30,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from ser_keras.data.enrolment import ALL_CLIPS, clips_by_speaker, statistics_clips
 
 #: Floor of a band's standard deviation (silent or constant bands).
 MIN_STD = 1e-3
@@ -153,3 +153,83 @@ def normalize_by_speaker(
             normalize_patches(value, statistics[speaker], reference) if speaker else value
         )
     return normalized
+
+
+@dataclass(frozen=True)
+class FoldNormalization:
+    """The speaker-normalised patches of a fold and what produced them (`normalize_fold`).
+
+    Attributes:
+        patches: utterance id -> patches (normalised where a speaker's statistics exist).
+        reference: the training split's statistics, exported with the model;
+            `None` when the fold was left as it was (fewer than two speakers).
+        enrolment: the utterance ids of the validation and test speakers'
+            enrolment clips, which the job does not score.
+
+    Example:
+
+    >>> FoldNormalization({}, None, frozenset()).normalized
+    False
+    """
+
+    patches: dict[str, np.ndarray]
+    reference: BandStatistics | None
+    enrolment: frozenset[str]
+
+    @property
+    def normalized(self) -> bool:
+        """Whether the fold's clips were speaker-normalised."""
+        return self.reference is not None
+
+
+def normalize_fold(
+    patches: Mapping[str, np.ndarray],
+    splits,
+    mode: str,
+    enrolment_clips: int,
+) -> FoldNormalization:
+    """Speaker-normalised patches of one fold, with statistics drawn as a deployment can draw them.
+
+    Training speakers: statistics of their own training clips. Validation and
+    test speakers, per split: the first `enrolment_clips` clips of each speaker
+    (sorted by utterance id; `ser_keras.data.enrolment`), which are returned in
+    `enrolment` for the job to leave unscored; with `mode="all-clips"` every
+    clip of the speaker in every split instead (transductive).
+
+    Args:
+        patches: utterance id -> log-mel patches `[N, 96, 64]` of every clip.
+        splits: the fold's `Splits` (items with `utterance_id` and `speaker`).
+        mode: `"enrolment"` or `"all-clips"`.
+        enrolment_clips: k, per validation or test speaker (0: their clips stay as they are).
+
+    Example:
+
+    >>> from ser_keras.data import Splits, Utterance
+    >>> clip = lambda i, s, v: (Utterance(i, "", "sad", "x.wav", speaker=s), np.full([1, 96, 64], v))
+    >>> pairs = [clip("a", "s1", 1.0), clip("b", "s1", 3.0), clip("c", "s2", 5.0), clip("d", "s2", 9.0)]
+    >>> items, patches = [p[0] for p in pairs], {p[0].utterance_id: p[1] for p in pairs}
+    >>> fold = normalize_fold(patches, Splits(items[:2], [], items[2:]), "enrolment", 1)
+    >>> sorted(fold.enrolment), float(fold.patches["d"][0, 0, 0])  # d: (9 - 5) / 0.001 * 1 + 2
+    (['c'], 4002.0)
+    """
+    items = [item for split in splits for item in split if item.utterance_id in patches]
+    if len({item.speaker for item in items if item.speaker}) < 2:
+        return FoldNormalization(dict(patches), None, frozenset())
+    reference = BandStatistics.of([patches[item.utterance_id] for item in splits.train if item.utterance_id in patches])
+    groups = [items] if mode == ALL_CLIPS else [
+        [item for item in split if item.utterance_id in patches] for split in splits
+    ]
+    normalized, enrolment = dict(patches), set()
+    for index, group in enumerate(groups):
+        pairs = [(item.utterance_id, item.speaker) for item in group]
+        is_training = mode != ALL_CLIPS and index == 0
+        chosen = clips_by_speaker(pairs) if is_training else statistics_clips(pairs, mode, enrolment_clips)
+        if not is_training and mode != ALL_CLIPS:
+            enrolment.update(utterance_id for ids in chosen.values() for utterance_id in ids)
+        statistics = {speaker: BandStatistics.of([patches[i] for i in ids]) for speaker, ids in chosen.items()}
+        for item in group:
+            if item.speaker in statistics:
+                normalized[item.utterance_id] = normalize_patches(
+                    patches[item.utterance_id], statistics[item.speaker], reference
+                )
+    return FoldNormalization(normalized, reference, frozenset(enrolment))

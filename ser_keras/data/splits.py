@@ -5,6 +5,9 @@
 * `loso`: leave-one-session-out, the speaker-independent protocol. Fold k holds
   out the k-th session (sorted by name): validation on one of its two speakers
   (by default the female one), test on the other; the other sessions train.
+* `speaker_folds`: speaker-independent folds for any corpus with speakers: one
+  fold per speaker (leave-one-speaker-out) or k folds of speakers; fold i tests
+  on its speakers, validates on the next fold's, trains on the rest.
 * `split-file`: a CSV `utterance_id,split` that reproduces any published split.
 * `manifest`: the `split` column of a manifest (the demo corpus splits by voice).
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +39,12 @@ logger = logging.getLogger(__name__)
 SPLIT_KINDS: tuple[str, ...] = ("paper", "loso", "split-file", "manifest")
 
 _SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation"}
+
+#: Utterances a class needs for the paper split: two stratified draws, each needs two per class.
+_MIN_PER_CLASS = 3
+
+#: Utterance ids listed in an error before "and N more".
+_LISTED = 10
 
 
 class Splits(NamedTuple):
@@ -91,22 +101,48 @@ def paper_split(
         validation_fraction: share of the remaining utterances that go to validation.
         seed: the `random_state` of both `train_test_split` calls.
 
+    Raises:
+        DatasetError: when a class has fewer utterances than a stratified
+            draw needs (two in each draw), or the corpus is too small to put
+            every class in the validation and test shares.
+
     Example:
 
     >>> splits = paper_split(corpus.utterances)  # doctest: +SKIP
     >>> splits.counts()  # IEMOCAP, 5,531 utterances  # doctest: +SKIP
     {'train': 4479, 'validation': 498, 'test': 554}
+    >>> paper_split([Utterance(f"u{i}", "hi", "sad") for i in range(9)] + [Utterance("x", "hi", "angry")])
+    Traceback (most recent call last):
+    ...
+    ser_keras.data.errors.DatasetError: The paper split draws a stratified 10 % test and 10 % validation share, ...
     """
     items = list(utterances)
-    rest, test = train_test_split(
-        items, test_size=test_fraction, random_state=seed, stratify=[item.label for item in items]
-    )
-    train, validation = train_test_split(
-        rest,
-        test_size=validation_fraction,
-        random_state=seed,
-        stratify=[item.label for item in rest],
-    )
+    counts = Counter(item.label for item in items)
+    too_few = {label: count for label, count in sorted(counts.items()) if count < _MIN_PER_CLASS}
+    if too_few:
+        raise DatasetError(
+            "The paper split draws a stratified 10 % test and 10 % validation share, so every class needs at "
+            f"least {_MIN_PER_CLASS} utterances; too few: "
+            + ", ".join(f"'{label}' ({count})" for label, count in too_few.items())
+            + ". Add utterances of those classes, remove their rows, or split with a split file "
+            "(--split-file) or the manifest's split column."
+        )
+    try:
+        rest, test = train_test_split(
+            items, test_size=test_fraction, random_state=seed, stratify=[item.label for item in items]
+        )
+        train, validation = train_test_split(
+            rest,
+            test_size=validation_fraction,
+            random_state=seed,
+            stratify=[item.label for item in rest],
+        )
+    except ValueError as error:  # scikit-learn: too small a corpus for a stratified share of every class
+        raise DatasetError(
+            f"The paper split (stratified 10 % test, then 10 % validation) cannot split these {len(items)} "
+            f"utterances of {len(counts)} classes ({dict(sorted(counts.items()))}): {error} Add utterances, or "
+            "split with a split file (--split-file) or the manifest's split column."
+        ) from error
     return _logged(Splits(train, validation, test), "paper")
 
 
@@ -255,22 +291,33 @@ def split_from_file(utterances: Sequence[Utterance], path: str | os.PathLike) ->
     return _logged(Splits(**split), f"split file {path}")
 
 
-def split_from_field(utterances: Sequence[Utterance]) -> Splits:
+def split_from_field(utterances: Sequence[Utterance], source: str | os.PathLike | None = None) -> Splits:
     """Splits by each utterance's own `split` field (a manifest's `split` column).
 
+    Args:
+        utterances: the corpus.
+        source: the manifest the fields come from, named in the error.
+
     Raises:
-        DatasetError: when some utterances have no split.
+        DatasetError: when some utterances have no split; it lists them.
 
     Example:
 
     >>> split_from_field([Utterance("a", "hi", "sad", split="test")]).counts()
     {'train': 0, 'validation': 0, 'test': 1}
+    >>> split_from_field([Utterance("a", "hi", "sad", split="test"), Utterance("b", "hi", "sad")], "m.csv")
+    Traceback (most recent call last):
+    ...
+    ser_keras.data.errors.DatasetError: m.csv: 1 utterances have no split value: 'b'. Fill the 'split' column of ...
     """
     lacking = [item.utterance_id for item in utterances if item.split is None]
     if lacking:
+        shown = ", ".join(f"'{utterance_id}'" for utterance_id in lacking[:_LISTED])
+        more = f" and {len(lacking) - _LISTED} more" if len(lacking) > _LISTED else ""
         raise DatasetError(
-            f"{len(lacking)} utterances have no split (e.g. '{lacking[0]}'); fill the manifest's "
-            "'split' column or choose another split kind (paper, loso, split-file)."
+            f"{f'{source}: ' if source else ''}{len(lacking)} utterances have no split value: {shown}{more}. "
+            "Fill the 'split' column of these rows (train, validation or test), or empty it in every row "
+            "and choose another split kind (--split paper, or --split-file)."
         )
     split = {name: [item for item in utterances if item.split == name] for name in SPLIT_NAMES}
     return _logged(Splits(**split), "manifest split column")
@@ -283,6 +330,7 @@ def make_splits(
     seed: int = 0,
     fold: int | None = None,
     split_file: str | os.PathLike | None = None,
+    source: str | os.PathLike | None = None,
 ) -> Splits:
     """Splits a corpus by one of `SPLIT_KINDS`.
 
@@ -292,6 +340,7 @@ def make_splits(
         seed: the random seed of the paper split.
         fold: the LOSO fold (1-based), required for "loso".
         split_file: the CSV, required for "split-file".
+        source: the manifest of the corpus, named in the errors of "manifest".
 
     Example:
 
@@ -308,8 +357,59 @@ def make_splits(
             raise ValueError("The 'split-file' split needs `split_file`, a CSV utterance_id,split.")
         return split_from_file(utterances, split_file)
     if kind == "manifest":
-        return split_from_field(utterances)
+        return split_from_field(utterances, source)
     raise ValueError(f"Unknown split kind '{kind}'; use one of {list(SPLIT_KINDS)}.")
+
+
+def speaker_folds(utterances: Sequence[Utterance], num_folds: int | None = None) -> list[tuple[str, Splits]]:
+    """Speaker-independent folds: `(fold name, Splits)` pairs, no speaker in two splits of a fold.
+
+    Speakers are sorted by name and dealt round-robin into `num_folds` groups
+    (one speaker each by default: leave-one-speaker-out). Fold i tests on group
+    i, validates on group i + 1 (the first group for the last fold) and trains
+    on the others. A fold is named `speaker_<name>` (one speaker per group) or
+    `speakers<i>`.
+
+    Raises:
+        DatasetError: for clips without a speaker, fewer than three speakers,
+            or more folds than speakers.
+
+    Example:
+
+    >>> items = [Utterance(f"{s}_{i}", "", "sad", speaker=s) for s in "abc" for i in range(2)]
+    >>> [(name, splits.counts()["test"]) for name, splits in speaker_folds(items)]
+    [('speaker_a', 2), ('speaker_b', 2), ('speaker_c', 2)]
+    """
+    lacking = [item.utterance_id for item in utterances if not item.speaker]
+    if lacking:
+        raise DatasetError(
+            f"Speaker folds (--protocol loso) need every clip's speaker; {len(lacking)} clips have none "
+            f"(e.g. '{lacking[0]}'): fill the manifest's 'speaker' column, or use --protocol single."
+        )
+    speakers = sorted({item.speaker for item in utterances})
+    count = len(speakers) if num_folds is None else num_folds
+    if len(speakers) < 3 or count > len(speakers):
+        raise DatasetError(
+            f"Speaker folds need at least three speakers and no more folds than speakers; the corpus has "
+            f"{len(speakers)} ({', '.join(speakers[:10])}) and {count} folds were asked for."
+        )
+    groups = [speakers[index::count] for index in range(count)]
+    folds = []
+    for index, group in enumerate(groups):
+        validation_group = set(groups[(index + 1) % count])
+        splits = Splits(
+            [item for item in utterances if item.speaker not in group and item.speaker not in validation_group],
+            [item for item in utterances if item.speaker in validation_group],
+            [item for item in utterances if item.speaker in group],
+        )
+        name = f"speaker_{_safe_name(group[0])}" if len(group) == 1 else f"speakers{index + 1}"
+        folds.append((name, _logged(splits, f"{name}: test {', '.join(group)}")))
+    return folds
+
+
+def _safe_name(name: str) -> str:
+    """A speaker name usable in a folder name."""
+    return "".join(character if character.isalnum() or character in "-_" else "_" for character in name)
 
 
 def _logged(splits: Splits, description: str) -> Splits:

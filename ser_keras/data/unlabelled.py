@@ -13,7 +13,8 @@ corpus's ids, and an empty label. Without a speaker, each clip counts as its
 own speaker for speaker normalisation (each clip is standardised by its own
 band statistics). Missing files are skipped and listed in the skip report
 (a strict report raises); corrupt ones are found when they are decoded, like the
-corpus's.
+corpus's. Clips whose audio is also a corpus clip's are left out by the job
+(`without_corpus_clips`), so that no validation or test clip is learned from.
 
 Example:
 
@@ -25,8 +26,12 @@ Example:
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+import numpy as np
 
 from ser_keras.data.errors import DatasetError
 from ser_keras.data.records import Utterance
@@ -102,3 +107,24 @@ def _csv_clips(path: Path, skip_report: SkipReport) -> list[Utterance]:
                 continue
             clips.append(_unlabelled(relative, audio, (row.get("speaker") or "").strip() or None))
     return clips
+
+
+def _content(patches: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(patches, np.float32).tobytes()).hexdigest()
+
+
+def without_corpus_clips(
+    unlabelled: Mapping[str, np.ndarray], corpus: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The unlabelled clips whose audio (log-mel patches) is no corpus clip's, and the ids of those left out.
+
+    Example:
+
+    >>> kept, dropped = without_corpus_clips({"unlabelled:x": np.ones(2), "unlabelled:y": np.zeros(2)},
+    ...                                      {"val_1": np.ones(2)})
+    >>> sorted(kept), dropped
+    (['unlabelled:y'], ['unlabelled:x'])
+    """
+    corpus_audio = {_content(value) for value in corpus.values()}
+    dropped = sorted(key for key, value in unlabelled.items() if _content(value) in corpus_audio)
+    return {key: value for key, value in unlabelled.items() if key not in set(dropped)}, dropped

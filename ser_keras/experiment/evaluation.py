@@ -2,7 +2,9 @@
 
 Each model goes through `ser_keras.serving.EmotionRecognizer`, exactly as it is
 served (raw waveform and transcript in), and gets a Table II row: validation
-and test BACC/ACC/MF1/WF1 and the median batch-1 latency.
+and test BACC/ACC/MF1/WF1 and the median batch-1 latency. A speaker-normalised
+model gets each speaker's statistics by the rule its job used
+(`ser_keras.serving.speakers`), per split; its enrolment clips are not scored.
 
 Example:
 
@@ -18,31 +20,15 @@ import os
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 
-from ser_keras.audio import load_audio, waveform_to_examples
 from ser_keras.data import Splits
-from ser_keras.data.speaker_norm import BandStatistics, speaker_statistics
+from ser_keras.data.errors import DatasetError
 from ser_keras.latency import measure_latency
 from ser_keras.reporting import ModelResult
+from ser_keras.serving.speakers import ServedClip, SpeakerEnrolment
 from ser_keras.training import classification_metrics
 
 logger = logging.getLogger(__name__)
-
-
-def speaker_statistics_of(items: Sequence) -> dict[str, BandStatistics]:
-    """Each speaker's band statistics from all of that speaker's clips in `items` (as the job computes them).
-
-    Example:
-
-    >>> stats = speaker_statistics_of([*splits.train, *splits.validation, *splits.test])  # doctest: +SKIP
-    """
-    patches = {
-        item.utterance_id: np.asarray(waveform_to_examples(load_audio(item.audio_path)))
-        for item in items
-        if item.has_audio and item.speaker
-    }
-    return speaker_statistics(patches, {item.utterance_id: item.speaker for item in items if item.speaker})
 
 
 def servable_items(items: Sequence, modalities: Sequence[str]) -> list:
@@ -59,13 +45,28 @@ def servable_items(items: Sequence, modalities: Sequence[str]) -> list:
     return [item for item in items if (item.text or "").strip()]
 
 
-def _predict(recognizer, item, speakers: dict):
+def _predict(recognizer, item, speakers: SpeakerEnrolment):
     return recognizer.predict(
-        item.audio_path if item.has_audio else None, item.text or "", speaker_statistics=speakers.get(item.speaker)
+        item.audio_path if item.has_audio else None, item.text or "", speaker_statistics=speakers.statistics_of(item.speaker)
     )
 
 
-def _scores(recognizer, items: Sequence, label_names: Sequence[str], speakers: dict) -> dict[str, float]:
+def split_enrolment(recognizer, items: Sequence) -> SpeakerEnrolment:
+    """The speakers' statistics of one split for `recognizer`, drawn by its job's rule (empty without one).
+
+    Example:
+
+    >>> split_enrolment(recognizer, splits.test).enrolment  # doctest: +SKIP
+    frozenset({'spk1_000', ...})
+    """
+    if recognizer.speaker_normalization is None:
+        return SpeakerEnrolment()
+    return SpeakerEnrolment.of(recognizer, [ServedClip(i.utterance_id, i.speaker, i.audio_path) for i in items])
+
+
+def _scores(recognizer, items: Sequence, label_names: Sequence[str]) -> dict[str, float]:
+    speakers = split_enrolment(recognizer, items)
+    items = [item for item in items if item.utterance_id not in speakers.enrolment]
     progress = keras.utils.Progbar(len(items), unit_name="clip")
     y_true, y_pred = [], []
     for item in items:
@@ -84,8 +85,8 @@ def evaluate_exported(
 ) -> list[ModelResult]:
     """Scores each exported model on `splits.validation` and `splits.test`.
 
-    A model trained with speaker normalisation gets each speaker's statistics,
-    computed from all of that speaker's clips in `splits`, as the job does.
+    A model trained with speaker normalisation gets each speaker's statistics
+    by its job's rule, per split (enrolment clips are not scored), as the job does.
 
     Args:
         model_paths: export folders, SavedModel folders or `.tflite` files.
@@ -95,7 +96,7 @@ def evaluate_exported(
         latency_runs: timed batch-1 predictions on test clips (0 to skip).
 
     Raises:
-        ValueError: when a model's labels differ from the data's.
+        DatasetError: when a model's labels differ from the data's.
 
     Example:
 
@@ -104,26 +105,20 @@ def evaluate_exported(
     from ser_keras.serving import EmotionRecognizer
 
     results = []
-    corpus_speakers: dict[str, BandStatistics] | None = None
     for path in model_paths:
         recognizer = EmotionRecognizer.load(path)
         validation = servable_items(splits.validation, recognizer.modalities)
         test = servable_items(splits.test, recognizer.modalities)
         if list(recognizer.label_names) != list(label_names):
-            raise ValueError(
+            raise DatasetError(
                 f"Model '{path}' predicts {list(recognizer.label_names)}, but the data's labels "
-                f"are {list(label_names)}."
+                f"are {list(label_names)}: evaluate it on data with its label set."
             )
         logger.info("Evaluating %s on %d validation and %d test clips.", path, len(validation), len(test))
-        speakers = {}
-        if getattr(recognizer.backend, "speaker_reference", None) is not None:
-            if corpus_speakers is None:  # computed once for all the models that need it
-                corpus_speakers = speaker_statistics_of([*splits.train, *splits.validation, *splits.test])
-                logger.info("Speaker-normalised models: statistics of %d speakers.", len(corpus_speakers))
-            speakers = corpus_speakers
         latency = None
         if latency_runs > 0 and test:
             samples = test[: min(len(test), latency_runs)]
+            speakers = split_enrolment(recognizer, test)
             latency = measure_latency(
                 lambda item: _predict(recognizer, item, speakers).label_id, samples, warmup=3, repeats=latency_runs
             )["median_ms"]
@@ -133,8 +128,8 @@ def evaluate_exported(
                 text_layers=0,
                 distilled=False,
                 latency_ms=latency,
-                validation=_scores(recognizer, validation, label_names, speakers),
-                test=_scores(recognizer, test, label_names, speakers),
+                validation=_scores(recognizer, validation, label_names),
+                test=_scores(recognizer, test, label_names),
                 extra={"path": os.fspath(path)},
             )
         )

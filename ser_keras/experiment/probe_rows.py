@@ -1,5 +1,13 @@
 """Linear-probe reference rows of Table II, fitted from features the job already has.
 
+A probe row is comparable with the model rows: it is trained and scored on the
+same clips as the models. In a corpus where some clips have no audio, an
+audio probe reads those clips with their audio absent, as the models do (see
+`ser_keras.probes`), rather than leaving them out; clips whose audio could
+not be read are left out of both. Each row records its clips per split
+(`extra["clips"]`) and, when some have no audio, how many
+(`extra["clips_without_audio"]`).
+
 Example:
 
 >>> rows = probe_results(splits, text_features, patches, corpus.label_names)  # doctest: +SKIP
@@ -40,8 +48,12 @@ def probe_results(
         label_names: the label set.
 
     Returns:
-        One `ModelResult` per probe, role `"reference"`; only clips that have
-        every input of a probe are used (a probe with no training clip is left out).
+        One `ModelResult` per probe, role `"reference"`, trained and scored on
+        the clips the models use: every clip of `splits`, except, when the job
+        reads audio, those with an audio file but no patches (unreadable). An
+        audio probe reads clips without audio with their audio absent. A
+        probe is left out when no training clip has its inputs, or those
+        clips have one label.
 
     Example:
 
@@ -54,20 +66,28 @@ def probe_results(
         for kind in PROBE_KINDS
         if ("text" not in kind or text_features is not None) and ("audio" not in kind or log_mel_patches is not None)
     ]
+    split_items = {
+        name: [item for item in getattr(splits, name) if _scored(item, text_features, log_mel_patches)]
+        for name in ("train", "validation", "test")
+    }
     results = []
     for kind in kinds:
-        def usable(item, kind=kind) -> bool:
-            return ("text" not in kind or item.utterance_id in text_features) and (
-                "audio" not in kind or item.utterance_id in log_mel_patches
-            )
+        reads_audio = "audio" in kind
 
-        split_items = {name: [item for item in getattr(splits, name) if usable(item)] for name in ("train", "validation", "test")}
-        if not split_items["train"] or len({item.label for item in split_items["train"]}) < 2:
+        def lacks_audio(item, reads_audio=reads_audio) -> bool:
+            return reads_audio and item.utterance_id not in log_mel_patches
+
+        without_audio = {name: sum(lacks_audio(item) for item in items) for name, items in split_items.items()}
+        with_inputs = [item for item in split_items["train"] if not lacks_audio(item)]
+        if not with_inputs or len({item.label for item in with_inputs}) < 2:
             logger.warning("No linear probe on %s: too few labelled training clips with those inputs.", kind)
             continue
+        absent_audio = any(without_audio.values())
 
-        def inputs(items, kind=kind):
-            features = probe_features(kind, [item.utterance_id for item in items], text_features, log_mel_patches)
+        def inputs(items, kind=kind, absent_audio=absent_audio):
+            features = probe_features(
+                kind, [item.utterance_id for item in items], text_features, log_mel_patches, absent_audio=absent_audio
+            )
             return features, np.array([index[item.label] for item in items])
 
         probe = fit_linear_probe(*inputs(split_items["train"]))
@@ -88,7 +108,12 @@ def probe_results(
                 test=scores.get("test", {}),
                 role=REFERENCE_ROLE,
                 collapsed=len(label_names) > 1 and len(set(predictions.get("validation", [0, 1]))) <= 1,
-                extra={"model_key": f"probe_{kind.replace('+', '_')}", "features": coefficients.shape[1]},
+                extra={
+                    "model_key": f"probe_{kind.replace('+', '_')}",
+                    "features": coefficients.shape[1],
+                    "clips": {name: len(items) for name, items in split_items.items()},
+                    **({"clips_without_audio": without_audio} if absent_audio else {}),
+                },
             )
         )
         logger.info(
@@ -96,3 +121,9 @@ def probe_results(
             kind, scores.get("validation", {}).get("acc", float("nan")), scores.get("test", {}).get("acc", float("nan")),
         )
     return results
+
+
+def _scored(item, text_features: Mapping[str, np.ndarray] | None, log_mel_patches: Mapping[str, np.ndarray] | None) -> bool:
+    """Whether the models are scored on `item`: they leave out a clip whose audio file could not be read."""
+    has_text = text_features is None or item.utterance_id in text_features
+    return has_text and (log_mel_patches is None or not item.has_audio or item.utterance_id in log_mel_patches)

@@ -30,18 +30,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ser_keras.audio import load_audio, waveform_to_examples
 from ser_keras.config import DistillJobConfig
-from ser_keras.data import Corpus, EncoderCache, Splits
-from ser_keras.data.speaker_norm import BandStatistics, normalize_by_speaker
-from ser_keras.data.unlabelled import read_unlabelled_audio
+from ser_keras.data import Corpus, DatasetError, EncoderCache, Splits
+from ser_keras.data.speaker_norm import FoldNormalization, normalize_by_speaker, normalize_fold
+from ser_keras.data.unlabelled import read_unlabelled_audio, without_corpus_clips
 from ser_keras.experiment.audio_stage import AudioBranch, build_audio_encoder, prepare_audio_encoder
 from ser_keras.experiment.audio_student import audio_student_branch
 from ser_keras.experiment.data import check_corpus_modalities, job_folds, load_corpus
+from ser_keras.experiment.folds import aggregate_folds
 from ser_keras.experiment.probe_rows import probe_results
+from ser_keras.experiment.reuse import data_digest, explain_reuse, record_settings
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
 from ser_keras.models import build_raw_model, component_parameters, parameter_table
@@ -120,12 +121,25 @@ class JobOutputs:
         return "\n".join(lines)
 
 
-def _unlabelled_audio(config: DistillJobConfig, cache: EncoderCache, skip_report) -> tuple[dict, dict]:
-    """`--unlabelled-audio`: its clips' log-mel patches and speakers (`({}, {})` without it)."""
+def _unlabelled_audio(
+    config: DistillJobConfig, cache: EncoderCache, skip_report, corpus_patches: dict
+) -> tuple[dict, dict]:
+    """`--unlabelled-audio`: its clips' log-mel patches and speakers (`({}, {})` without it).
+
+    Clips whose audio is also a corpus clip's (`corpus_patches`) are left out and counted in the log.
+    """
     if not config.data.unlabelled_audio:
         return {}, {}
     clips = read_unlabelled_audio(config.data.unlabelled_audio, skip_report=skip_report)
-    patches = cache.log_mel_patches(clips, skip_report=skip_report, max_patches=config.data.max_patches)
+    patches, overlapping = without_corpus_clips(
+        cache.log_mel_patches(clips, skip_report=skip_report, max_patches=config.data.max_patches), corpus_patches
+    )
+    if overlapping:
+        logger.warning(
+            "Unlabelled audio %s: %d clips are also clips of the corpus (same audio), left out so that no "
+            "validation or test clip is learned from (first: %s).",
+            config.data.unlabelled_audio, len(overlapping), ", ".join(overlapping[:5]),
+        )
     logger.info(
         "Unlabelled audio %s: %d clips (%d patches) for the compact students' audio encoder.",
         config.data.unlabelled_audio, len(patches), sum(len(value) for value in patches.values()),
@@ -231,30 +245,6 @@ def _train_compact_student(
     return trained
 
 
-def aggregate_folds(per_fold: list[list[ModelResult]]) -> list[ModelResult]:
-    """Means over folds (LOSO) of each model's scores, with standard deviations in `extra`.
-
-    Example:
-
-    >>> aggregate_folds([[result]]) == [result]  # one fold: unchanged  # doctest: +SKIP
-    True
-    """
-    if len(per_fold) == 1:
-        return per_fold[0]
-    aggregated = []
-    for index, first in enumerate(per_fold[0]):
-        rows = [fold[index] for fold in per_fold]
-        result = dataclasses.replace(first, collapsed=any(row.collapsed for row in rows))
-        extra = {**first.extra, "folds": [row.to_dict() for row in rows]}
-        for split in ("validation", "test"):
-            values = {key: [getattr(row, split)[key] for row in rows] for key in TABLE_METRICS}
-            setattr(result, split, {key: float(np.mean(v)) for key, v in values.items()})
-            extra[f"{split}_std"] = {key: float(np.std(v)) for key, v in values.items()}
-        result.extra = extra
-        aggregated.append(result)
-    return aggregated
-
-
 def _log_truncation(preprocessor, folds: Sequence[tuple[str, Splits]]) -> None:
     """Logs, per split, how many transcripts are longer than the sequence length (and so cut)."""
     for fold_name, splits in folds:
@@ -282,14 +272,122 @@ def _write_splits(folds: Sequence[tuple[str, Splits]], path: str) -> None:
                 writer.writerows([item.utterance_id, fold_name, split_name] for item in items)
 
 
-def _teacher_dir(config: DistillJobConfig, fold_name: str) -> str:
-    """A fold's teacher (and its audio encoder), shared by jobs with the same teacher fingerprint."""
-    return os.path.join(config.output_dir, "teachers", config.teacher_fingerprint(), fold_name)
+def _speaker_normalization(
+    config: DistillJobConfig, fold_name: str, splits: Splits, patches: dict
+) -> FoldNormalization:
+    """The fold's speaker-normalised patches (`normalize_fold`), logged and with its enrolment clips written down.
+
+    `<run>/predictions/enrolment[_<fold>].csv` lists the validation and test
+    clips used as enrolment (not scored), for `ser-predict` users to check.
+    """
+    recipe = config.recipe
+    normalization = normalize_fold(patches, splits, recipe.speaker_statistics, recipe.enrolment_clips)
+    if not normalization.normalized:
+        logger.warning(
+            "Speaker normalisation is on, but the %s split has fewer than two speakers: its clips are left "
+            "as they are, and the exports take no speaker statistics.", fold_name,
+        )
+        return normalization
+    if recipe.transductive:
+        logger.warning(
+            "Speaker normalisation with all of each speaker's clips (--speaker-statistics all-clips): the test "
+            "speakers' statistics include the scored clips, which a deployment cannot reproduce clip by clip; "
+            "Table II marks these rows."
+        )
+    else:
+        logger.info(
+            "Speaker normalisation: training speakers by their training clips; each validation and test "
+            "speaker by its first %d clips (%d enrolment clips, not scored).",
+            recipe.enrolment_clips, len(normalization.enrolment),
+        )
+    for name, items in (("validation", splits.validation), ("test", splits.test)):
+        speakers = {item.speaker for item in items if item.speaker}
+        unscored = [s for s in sorted(speakers) if all(i.utterance_id in normalization.enrolment for i in items if i.speaker == s)]
+        if unscored:
+            logger.warning(
+                "%s speakers %s have no more than %d %s clips: all of them are enrolment, none is scored.",
+                len(unscored), ", ".join(unscored[:5]), recipe.enrolment_clips, name,
+            )
+    return normalization
 
 
-def _student_dir(config: DistillJobConfig, fold_name: str) -> str:
+def _scored_splits(splits: Splits, enrolment: frozenset[str], enrolment_clips: int) -> Splits:
+    """The splits without the enrolment clips (training clips are never enrolment).
+
+    Raises:
+        DatasetError: when the enrolment clips are all of a validation or test split.
+    """
+    scored = Splits(
+        splits.train,
+        [item for item in splits.validation if item.utterance_id not in enrolment],
+        [item for item in splits.test if item.utterance_id not in enrolment],
+    )
+    for name in ("validation", "test"):
+        if getattr(splits, name) and not getattr(scored, name):
+            raise DatasetError(
+                f"--enrolment-clips {enrolment_clips} leaves no {name} clip to score: each {name} speaker has at "
+                "most that many clips, all used as its enrolment. Lower --enrolment-clips, or use "
+                "--speaker-statistics all-clips or --no-speaker-normalization."
+            )
+    return scored
+
+
+def _marked_transductive(result: ModelResult) -> ModelResult:
+    """`result` marked transductive when its model or probe reads the (all-clips normalised) audio."""
+    reads_audio = result.extra.get("audio_encoder") is not None if result.role != "reference" else "audio" in result.name
+    return dataclasses.replace(result, transductive=reads_audio)
+
+
+def _write_test_clips(config: DistillJobConfig, fold_name: str, splits: Splits) -> str:
+    """`<run>/predictions/test_clips[_<fold>].csv`: a `ser-predict --manifest` input of the fold's test clips.
+
+    Every test clip is listed, enrolment clips included, so that `ser-predict`
+    draws the same enrolment sets (it marks them in its `enrolment` column;
+    the job does not score them).
+    """
+    directory = os.path.join(config.run_dir, "predictions")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"test_clips{'' if fold_name == 'main' else '_' + fold_name}.csv")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["utterance_id", "path", "text", "label", "speaker"])
+        for item in splits.test:
+            writer.writerow([
+                item.utterance_id, os.path.abspath(item.audio_path) if item.audio_path else "", item.text or "",
+                item.label, item.speaker or "",
+            ])
+    return path
+
+
+def _teacher_root(config: DistillJobConfig) -> str:
+    """The saved teachers (`<settings hash>/<data digest>/<fold>`), shared by the jobs of `output_dir`."""
+    return os.path.join(config.output_dir, "teachers")
+
+
+def _student_root(config: DistillJobConfig) -> str:
+    """The run's students (`<settings hash>/<data digest>/<fold>`)."""
+    return os.path.join(config.run_dir, "models")
+
+
+def _teacher_dir(config: DistillJobConfig, digest: str, fold_name: str) -> str:
+    """A fold's teacher (and its audio encoder), shared by jobs with the same settings and data."""
+    return os.path.join(_teacher_root(config), config.teacher_fingerprint(), digest, fold_name)
+
+
+def _student_dir(config: DistillJobConfig, digest: str, fold_name: str) -> str:
     """A fold's students, in the run directory."""
-    return os.path.join(config.run_dir, "models", config.training_fingerprint(), fold_name)
+    return os.path.join(_student_root(config), config.training_fingerprint(), digest, fold_name)
+
+
+def _log_reuse(config: DistillJobConfig, digest: str) -> None:
+    """Says whether the saved teacher and students can be reused, and records this job's settings for later jobs."""
+    for kind, root, teacher_only in (
+        ("teacher", _teacher_root(config), True), ("students", _student_root(config), False)
+    ):
+        fingerprint = config.teacher_fingerprint() if teacher_only else config.training_fingerprint()
+        fields = config.fingerprint_fields(teacher_only)
+        logger.info(explain_reuse(kind, root, fingerprint, fields, digest))
+        record_settings(root, fingerprint, fields)
 
 
 def run_distill_job(config: DistillJobConfig) -> JobOutputs:
@@ -306,8 +404,8 @@ def run_distill_job(config: DistillJobConfig) -> JobOutputs:
     role = WorkerRole.from_environment()
     shared_dir = config.output_dir
     resume_state = (
-        os.path.relpath(_teacher_dir(config, ""), shared_dir),
-        os.path.relpath(_student_dir(config, ""), shared_dir),
+        os.path.relpath(os.path.join(_teacher_root(config), config.teacher_fingerprint()), shared_dir),
+        os.path.relpath(os.path.join(_student_root(config), config.training_fingerprint()), shared_dir),
     )
     with worker_output_dir(shared_dir, role, copied=resume_state, linked=("cache",)) as output_dir:
         if role.is_chief:
@@ -342,7 +440,11 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
             _all_items(folds), skip_report=corpus.skip_report, max_patches=config.data.max_patches
         )
         logger.info("Audio encoder: %s.", config.model.audio_encoder_kind)
-    unlabelled, unlabelled_speakers = _unlabelled_audio(config, cache, corpus.skip_report) if with_audio else ({}, {})
+    unlabelled, unlabelled_speakers = (
+        _unlabelled_audio(config, cache, corpus.skip_report, patches) if with_audio else ({}, {})
+    )
+    digest = data_digest(folds, patches)
+    _log_reuse(config, digest)
     frozen_vggish = None
     if with_audio and config.model.audio_encoder_kind == "vggish":
         with strategy.scope():
@@ -350,33 +452,34 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
 
     per_fold, trained_by_fold, audio_by_fold, references = [], [], [], []
     for fold_name, splits in folds:
-        fold_patches, fold_unlabelled, reference, audio = patches, unlabelled, None, None
+        fold_patches, fold_unlabelled, reference, audio, enrolment = patches, unlabelled, None, None, frozenset()
         if with_audio and config.recipe.speaker_normalization:
-            speakers = {item.utterance_id: item.speaker or "" for item in _all_items([(fold_name, splits)])}
-            reference = BandStatistics.of([patches[item.utterance_id] for item in splits.train if item.utterance_id in patches])
-            fold_patches = normalize_by_speaker(patches, speakers, reference)
-            num_speakers = len(set(speakers.values()) - {""})
-            logger.info("Speaker normalisation: %d speakers.", num_speakers)
-            if num_speakers >= 2:  # the extra clips as the corpus's: each by its speaker (or alone)
+            normalization = _speaker_normalization(config, fold_name, splits, patches)
+            fold_patches, reference, enrolment = normalization.patches, normalization.reference, normalization.enrolment
+            if normalization.normalized:  # the extra clips as the corpus's: each by its speaker (or alone)
                 fold_unlabelled = normalize_by_speaker(unlabelled, unlabelled_speakers, reference, min_speakers=1)
+        _write_test_clips(config, fold_name, splits)
+        splits = _scored_splits(splits, enrolment, config.recipe.enrolment_clips)
         references.append(reference)
         if with_audio:
             seed_model_weights(config.recipe.seed, fold_name, "audio_encoder")
             audio = prepare_audio_encoder(
                 config.model, config.recipe, splits, corpus.label_names, fold_patches, cache, strategy,
-                stage_dir=os.path.join(_teacher_dir(config, fold_name), "audio_encoder"),
+                stage_dir=os.path.join(_teacher_dir(config, digest, fold_name), "audio_encoder"),
                 log_dir=os.path.join(log_dir if fold_name == "main" else os.path.join(log_dir, fold_name), "audio_encoder"),
                 encoder=frozen_vggish,
             )
         results, trained, text_features = _run_fold(
             config, corpus, fold_name, splits, cache, preprocessor, audio, fold_patches, fold_unlabelled,
-            strategy, log_dir,
+            strategy, log_dir, digest,
         )
         results += probe_results(splits, text_features, fold_patches, corpus.label_names)
+        if with_audio and config.recipe.transductive and reference is not None:
+            results = [_marked_transductive(result) for result in results]
         per_fold.append(results)
         trained_by_fold.append(trained)
         audio_by_fold.append(audio)
-    results = aggregate_folds(per_fold)
+    results = aggregate_folds(per_fold, [name for name, _ in folds])
 
     title = f"{config.data.dataset} ({config.data.protocol}), recipe {config.recipe.name}"
     paths = save_results(
@@ -423,6 +526,7 @@ class _Fold:
     strategy: tf.distribute.Strategy
     log_dir: str
     trainer: FoldTrainer
+    digest: str
 
     @property
     def items(self) -> list:
@@ -430,11 +534,11 @@ class _Fold:
 
     @property
     def teacher_dir(self) -> str:
-        return _teacher_dir(self.config, self.name)
+        return _teacher_dir(self.config, self.digest, self.name)
 
     @property
     def student_dir(self) -> str:
-        return _student_dir(self.config, self.name)
+        return _student_dir(self.config, self.digest, self.name)
 
     def text_features(self, encoder: keras.Model) -> dict:
         return self.cache.text_features(self.items, encoder, self.preprocessor)
@@ -462,6 +566,7 @@ def _run_fold(
     unlabelled_patches: dict,
     strategy: tf.distribute.Strategy,
     log_dir: str,
+    digest: str,
 ) -> tuple[list[ModelResult], dict[str, TrainedModel], dict | None]:
     """Trains and scores one fold's models; also returns the frozen text features (for the probes).
 
@@ -479,7 +584,7 @@ def _run_fold(
         audio.embeddings if audio else None, strategy,
         pooling=config.model.pooling_kind, modality=config.model.modality,
     )
-    fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer)
+    fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer, digest)
     teacher = _train_teacher(fold)
     trained = {"teacher": teacher.model}
     trained.update(_train_layer_students(fold, teacher))
@@ -619,12 +724,24 @@ def _score_model(
     )
 
 
+def _write_predictions(path: str, items: Sequence, scores: dict) -> None:
+    """A model's predicted label of each scored clip: `utterance_id,label,predicted_label`."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    predictions = scores["predictions"]
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["utterance_id", "label", "predicted_label"])
+        writer.writerows([item.utterance_id, item.label, predictions[item.utterance_id]]
+                         for item in items if item.utterance_id in predictions)
+
+
 def _write_evaluation(fold: _Fold, key: str, model: TrainedModel, display: str, scores: dict) -> None:
     """A model's test confusion-matrix PNG, and its scores, confusion matrices and hyperparameters in TensorBoard."""
     config, label_names = fold.config, fold.label_names
     confusion_dir = os.path.join(config.run_dir, "confusion")
     os.makedirs(confusion_dir, exist_ok=True)
     suffix = "" if fold.name == "main" else f"_{fold.name}"
+    _write_predictions(os.path.join(config.run_dir, "predictions", f"{key}{suffix}_test.csv"), fold.splits.test, scores["test"])
     save_confusion_matrix_png(
         scores["test"]["confusion_matrix"], label_names, os.path.join(confusion_dir, f"{key}{suffix}_test.png"),
         title=f"{display}: test",
@@ -661,6 +778,8 @@ def _export_models(config, results, trained, audio_encoder, preprocessor, corpus
     if students:
         best = max(students, key=lambda r: (r.validation.get("acc", 0.0), -r.text_layers))
         chosen["best_student"] = best.extra["model_key"]
+    if config.export_all:
+        chosen.update({r.extra["model_key"]: r.extra["model_key"] for r in students})
     exports = {}
     for role, key in chosen.items():
         model = trained[key]
@@ -669,7 +788,10 @@ def _export_models(config, results, trained, audio_encoder, preprocessor, corpus
         export_dir = os.path.join(config.run_dir, "export", role)
         exports[f"{role} ({key})"] = export_model(
             full, preprocessor, corpus.label_names, export_dir, version=_next_version(export_dir),
-            speaker_reference=speaker_reference,
+            max_patches=config.data.max_patches,
+            speaker_reference=speaker_reference if "audio_patches" in full.input else None,
+            speaker_statistics=config.recipe.speaker_statistics,
+            enrolment_clips=config.recipe.enrolment_clips,
         )
     return exports
 

@@ -144,12 +144,14 @@ class FoldTrainer:
         epoch: tf.Variable | None = None,
         input_names: Sequence[str] | None = None,
         audio_embeddings: Mapping[str, np.ndarray] | None = None,
+        in_order: bool = False,
     ) -> tf.data.Dataset:
         """Batches of one split: cached text features if given, else token ids; cached audio.
 
         `input_names` keeps only the inputs a model takes (a text-only or
         audio-only model takes some of them); `audio_embeddings` replaces the
-        fold's (a student with its own audio encoder).
+        fold's (a student with its own audio encoder); `in_order` batches the
+        items in their order (no length buckets).
 
         Example:
 
@@ -165,6 +167,7 @@ class FoldTrainer:
             shuffle=shuffle,
             seed=self.recipe.seed,
             epoch=epoch,
+            **({"bucket_boundaries": None} if in_order else {}),
         )
         if input_names is None:
             return dataset
@@ -330,7 +333,10 @@ class FoldTrainer:
     # Evaluation ---------------------------------------------------------------------------
 
     def evaluate(self, trained: TrainedModel, items: Sequence) -> dict:
-        """Scores (ACC, BACC, MF1, WF1) and the confusion matrix of a trained model on a split.
+        """Scores (ACC, BACC, MF1, WF1), the confusion matrix and each clip's prediction on a split.
+
+        `"predictions"` maps each scored utterance id to its predicted label
+        (clips without cached audio are left out, as in training).
 
         Example:
 
@@ -338,9 +344,14 @@ class FoldTrainer:
         0.83
         """
         model = trained.models.raw_model
-        own_audio = trained.audio.embeddings if trained.audio is not None else None
-        y_true, y_pred = predict_classes(model, self.dataset(items, input_names=model.input, audio_embeddings=own_audio))
+        embeddings = trained.audio.embeddings if trained.audio is not None else self.audio_embeddings
+        if embeddings is not None:
+            items = [item for item in items if not item.has_audio or item.utterance_id in embeddings]
+        dataset = self.dataset(items, input_names=model.input, audio_embeddings=embeddings, in_order=True)
+        y_true, y_pred = predict_classes(model, dataset)
+        label_names = self.fold.label_names
         return {
             "scores": classification_metrics(y_true, y_pred),
-            "confusion_matrix": confusion_matrix(y_true, y_pred, len(self.fold.label_names)),
+            "confusion_matrix": confusion_matrix(y_true, y_pred, len(label_names)),
+            "predictions": {item.utterance_id: label_names[p] for item, p in zip(items, y_pred, strict=True)},
         }

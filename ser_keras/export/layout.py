@@ -21,6 +21,8 @@ from typing import Any
 RAW_SIGNATURE = "serving_default"
 #: Signature on model inputs (token ids, masks, log-mel patches); the one converted to TFLite.
 TOKENS_SIGNATURE = "serving_tokens"
+#: Signature on raw inputs plus a speaker's band statistics (speaker-normalised models only).
+SPEAKER_SIGNATURE = "serving_speaker"
 
 #: Files inside a SavedModel version folder that the graph does not load (TF Serving ignores them).
 ASSETS_EXTRA = "assets.extra"

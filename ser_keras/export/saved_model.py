@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from ser_keras.audio import params, waveform_to_examples
 from ser_keras.export.atomic import atomic_directory
-from ser_keras.data.speaker_norm import BandStatistics
+from ser_keras.data.enrolment import DEFAULT_ENROLMENT_CLIPS, ENROLMENT, check_speaker_statistics_mode
+from ser_keras.data.speaker_norm import MIN_STD, BandStatistics
 from ser_keras.export.inputs import MODEL_INPUT_NAMES
 from ser_keras.export.layout import (
     FORMAT_NAME,
@@ -31,6 +32,7 @@ from ser_keras.export.layout import (
     PREPROCESSOR_DIR,
     RAW_SIGNATURE,
     SPEAKER_NORMALIZATION_KEY,
+    SPEAKER_SIGNATURE,
     TOKENS_SIGNATURE,
     find_saved_model,
     side_files_dir,
@@ -52,6 +54,10 @@ _RAW_SPECS = [
     tf.TensorSpec([None], tf.string, name="text"),
     tf.TensorSpec([None, None], tf.float32, name="waveform"),
     tf.TensorSpec([None], tf.int32, name="waveform_length"),
+]
+_SPEAKER_SPECS = [
+    tf.TensorSpec([None, params.NUM_BANDS], tf.float32, name="speaker_mean"),
+    tf.TensorSpec([None, params.NUM_BANDS], tf.float32, name="speaker_std"),
 ]
 _PATCHES_SPEC = tf.RaggedTensorSpec(
     shape=[None, params.NUM_FRAMES, params.NUM_BANDS], dtype=tf.float32, ragged_rank=0
@@ -167,7 +173,47 @@ def _serving_functions(
     return predict_raw, predict_tokens
 
 
-def _metadata(model, preprocessor, label_names, input_names, max_patches, speaker_reference) -> dict:
+def _speaker_function(predict_tokens: Callable, preprocessor, input_names, max_patches, reference: BandStatistics):
+    """`serving_speaker`: raw inputs and each clip's speaker statistics -> the outputs of `serving_tokens`."""
+    reference_mean = tf.constant(reference.mean, tf.float32)
+    reference_std = tf.constant(reference.std, tf.float32)
+
+    def predict_speaker(text, waveform, waveform_length, speaker_mean, speaker_std):
+        inputs = dict(preprocessor(text)) if "token_ids" in input_names else {}
+        patches, inputs["audio_mask"] = batch_audio_patches(waveform, waveform_length, max_patches)
+        mean, std = speaker_mean[:, tf.newaxis, tf.newaxis, :], tf.maximum(speaker_std, MIN_STD)[:, tf.newaxis, tf.newaxis, :]
+        inputs["audio_patches"] = (patches - mean) / std * reference_std + reference_mean
+        return predict_tokens({name: inputs[name] for name in input_names})
+
+    return predict_speaker
+
+
+def _speaker_metadata(
+    reference: BandStatistics | None, statistics: str, enrolment_clips: int, max_patches: int | None
+) -> dict | None:
+    if reference is None:
+        return None
+    which = (
+        f"its first {enrolment_clips} clips in utterance-id order (its enrolment set)"
+        if statistics == ENROLMENT else "all of its clips"
+    )
+    return {
+        "reference": reference.to_dict(),
+        "statistics": statistics,
+        "enrolment_clips": enrolment_clips,
+        "how": (
+            f"A speaker's statistics: the per-band mean and standard deviation (floored at {MIN_STD}) over every "
+            f"frame of the log-mel patches (ser_keras.audio.waveform_to_examples, max_patches={max_patches}) of "
+            f"{which}; ser_keras.serving.EmotionRecognizer.speaker_statistics computes them. Pass them as "
+            f"speaker_mean and speaker_std [B, 64] to the {SPEAKER_SIGNATURE} signature, or use ser-predict "
+            "--speaker-clips / a manifest with a speaker column."
+        ),
+    }
+
+
+def _metadata(
+    model, preprocessor, label_names, input_names, max_patches, speaker_normalization: dict | None
+) -> dict:
     import keras_hub
 
     return {
@@ -179,10 +225,11 @@ def _metadata(model, preprocessor, label_names, input_names, max_patches, speake
         "sample_rate": params.SAMPLE_RATE,
         "max_patches": max_patches,
         "sequence_length": getattr(preprocessor, "sequence_length", None),
-        "signatures": {"raw": RAW_SIGNATURE, "tokens": TOKENS_SIGNATURE},
-        SPEAKER_NORMALIZATION_KEY: (
-            None if speaker_reference is None else {"reference": speaker_reference.to_dict()}
-        ),
+        "signatures": {
+            "raw": RAW_SIGNATURE, "tokens": TOKENS_SIGNATURE,
+            **({"speaker": SPEAKER_SIGNATURE} if speaker_normalization else {}),
+        },
+        SPEAKER_NORMALIZATION_KEY: speaker_normalization,
         "versions": {
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
@@ -200,8 +247,10 @@ def export_model(
     *,
     max_patches: int | None = params.DEFAULT_MAX_PATCHES,
     speaker_reference: BandStatistics | None = None,
+    speaker_statistics: str = ENROLMENT,
+    enrolment_clips: int = DEFAULT_ENROLMENT_CLIPS,
 ) -> str:
-    """Writes `<export_dir>/<version>/`: a SavedModel with two signatures, plus side files.
+    """Writes `<export_dir>/<version>/`: a SavedModel with two signatures (three when speaker-normalised), plus side files.
 
     Signatures (see `ser_keras.export` for the layout and the side files):
 
@@ -212,6 +261,11 @@ def export_model(
       masks come from the lengths.
     * `serving_tokens`: the model's own inputs (`token_ids`, `segment_ids`,
       `padding_mask`, `audio_patches` `[B, N, 96, 64]`, `audio_mask`) -> the
+      same outputs.
+    * `serving_speaker` (speaker-normalised models, `speaker_reference`
+      given): the inputs of `serving_default` plus `speaker_mean` and
+      `speaker_std` float32 `[B, 64]`, each clip's speaker statistics (the
+      metadata's `speaker_normalization.how` says how to compute them) -> the
       same outputs.
 
     Loading it needs only `tensorflow` and `tensorflow_text` (import the
@@ -234,6 +288,9 @@ def export_model(
             the reference band statistics of its training set (recorded in
             the metadata; `ser_keras.serving.EmotionRecognizer.predict` then
             takes a speaker's statistics).
+        speaker_statistics: how the job drew a speaker's statistics
+            (`ser_keras.data.enrolment`), recorded for the serving tools.
+        enrolment_clips: the job's k, likewise.
 
     Returns:
         The SavedModel folder, `<export_dir>/<version>`.
@@ -255,6 +312,10 @@ def export_model(
     input_names = _check_model(model, label_names)
     if "token_ids" in input_names and preprocessor is None:
         raise ValueError("The model has text inputs: pass its text preprocessor.")
+    check_speaker_statistics_mode(speaker_statistics)
+    if speaker_reference is not None and "audio_patches" not in input_names:
+        raise ValueError("speaker_reference is for a model that reads audio; this one does not.")
+    speaker_normalization = _speaker_metadata(speaker_reference, speaker_statistics, enrolment_clips, max_patches)
     target = Path(export_dir) / str(version)
     predict_raw, predict_tokens = _serving_functions(
         model, preprocessor, label_names, input_names, max_patches
@@ -272,6 +333,12 @@ def export_model(
             predict_tokens,
             input_signature=[{name: _INPUT_SPECS[name] for name in input_names}],
         )
+        if speaker_reference is not None:
+            archive.add_endpoint(
+                SPEAKER_SIGNATURE,
+                _speaker_function(predict_tokens, preprocessor, input_names, max_patches, speaker_reference),
+                input_signature=[*_RAW_SPECS, *_SPEAKER_SPECS],
+            )
         archive.write_out(str(staging), verbose=False)
         side_files = side_files_dir(staging)
         side_files.mkdir()
@@ -279,9 +346,12 @@ def export_model(
         if preprocessor is not None:
             preprocessor.save_to_preset(str(side_files / PREPROCESSOR_DIR))
         write_metadata(
-            side_files, _metadata(model, preprocessor, label_names, input_names, max_patches, speaker_reference)
+            side_files, _metadata(model, preprocessor, label_names, input_names, max_patches, speaker_normalization)
         )
-    logger.info("Exported %s to %s (signatures %s, %s).", model.name, target, RAW_SIGNATURE, TOKENS_SIGNATURE)
+    logger.info(
+        "Exported %s to %s (signatures %s).", model.name, target,
+        ", ".join([RAW_SIGNATURE, TOKENS_SIGNATURE] + ([SPEAKER_SIGNATURE] if speaker_reference is not None else [])),
+    )
     return str(target)
 
 

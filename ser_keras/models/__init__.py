@@ -10,8 +10,26 @@ Example:
 ...                            build_vggish(weights="vggish_model.ckpt"))  # doctest: +SKIP
 >>> student.cached_model.output.keys()  # doctest: +SKIP
 dict_keys(['logits', 'text_features'])
+
+Saved models: importing `ser_keras.models` registers every Keras layer that ser_keras puts
+into a model (the fusion head's blocks, `PatchEncoder`, the compact audio CNN's
+`BandStandardization` and `PatchStatistics`, `VGGishPostprocessor`), so a `.keras` file of any
+model the job or the benchmark builds loads with `keras.saving.load_model`, without
+`custom_objects`. keras-hub's BERT needs no import (Keras imports keras-hub itself). The
+training wrappers (`SERClassifier`, `Distiller`) are registered by `ser_keras.training`.
+
+>>> import keras
+>>> import ser_keras.models  # registers the layers
+>>> model = keras.saving.load_model("student.keras")  # doctest: +SKIP
 """
 
+import ser_keras.vggish.postprocess  # noqa: F401  (registers VGGishPostprocessor for load_model)
+from ser_keras.models.audio_cnn import (
+    BandStandardization,
+    PatchStatistics,
+    build_compact_audio_encoder,
+    set_band_statistics,
+)
 from ser_keras.models.builders import (
     PAPER_MODELS,
     PaperModel,
@@ -64,15 +82,18 @@ __all__ = [
     "SEGMENT_IDS",
     "TEXT_FEATURES",
     "TOKEN_IDS",
+    "BandStandardization",
     "ConcatenateSequences",
     "MaskedPooling",
     "MaskedSelfAttentionBlock",
     "ModelParameters",
     "PaperModel",
     "PatchEncoder",
+    "PatchStatistics",
     "SERModels",
     "TextEncoderParameters",
     "build_cached_model",
+    "build_compact_audio_encoder",
     "build_fusion_head",
     "build_raw_model",
     "build_ser_models",
@@ -80,4 +101,5 @@ __all__ = [
     "parameter_table",
     "parameter_table_json",
     "parameter_table_markdown",
+    "set_band_statistics",
 ]

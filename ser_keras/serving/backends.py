@@ -104,7 +104,7 @@ class SavedModelBackend:
         self.label_names: list[str] = metadata["label_names"]
         self.input_names: list[str] = list(metadata["input_names"])
         self.speaker_reference = speaker_reference(metadata)
-        self._metadata = metadata
+        self.metadata = metadata
         signatures = tf.saved_model.load(str(self.path)).signatures
         self._signature, self._tokens_signature = signatures[RAW_SIGNATURE], signatures[TOKENS_SIGNATURE]
         self._preprocessor = None
@@ -121,11 +121,11 @@ class SavedModelBackend:
         """
         tf = self._tf
         if speaker_statistics is not None or self.speaker_reference is not None:
-            input_names = self._metadata["input_names"]
+            input_names = self.metadata["input_names"]
             if self._preprocessor is None and "token_ids" in input_names:
                 self._preprocessor = load_export_preprocessor(side_files_dir(self.path))
             inputs = normalized_for_speaker(
-                clip_model_inputs(self._preprocessor, waveform, text, input_names, self._metadata["max_patches"]),
+                clip_model_inputs(self._preprocessor, waveform, text, input_names, self.metadata["max_patches"]),
                 speaker_statistics, self.speaker_reference, self.path,
             )
             outputs = self._tokens_signature(**{name: tf.constant(value) for name, value in inputs.items()})
@@ -163,6 +163,7 @@ class TFLiteBackend:
         self.label_names: list[str] = metadata["label_names"]
         self._max_patches = metadata["max_patches"]
         self.speaker_reference = speaker_reference(metadata)
+        self.metadata = metadata
         self._model = TFLiteModel(self.path, num_threads=num_threads)
         self.input_names: list[str] = list(self._model.input_names)
         self._preprocessor = None

@@ -4,11 +4,15 @@ Usage:
 
     ser-predict --model export/ser clip.wav --text "I can't believe it!"       # JSON
     ser-predict --model export/ser --manifest clips.csv --output predictions.csv
+    ser-predict --model export/ser clip.wav --speaker-clips spk_a.wav spk_b.wav spk_c.wav
     ser-predict --model export/ser --stream meeting.wav --window 3 --hop 1 \\
         --transcripts meeting_transcript.csv --output timeline.csv --plot timeline.png
 
 `--model` takes an export folder, a SavedModel version folder or a `.tflite`
-file of a TFLite bundle. Results go to `--output` (written atomically: a failed
+file of a TFLite bundle. A speaker-normalised model takes its speaker's
+statistics from `--speaker-clips` (single clips and `--stream`) or from the
+manifest's `speaker` column (each speaker's enrolment clips, drawn as the job
+drew them; `ser_keras.serving.manifest`). Results go to `--output` (written atomically: a failed
 run leaves no file) or to standard output. Bad input (an unreadable or empty
 file, NaN samples, an unknown model path, ...) prints one error line and exits
 with status 1; usage errors exit with status 2.
@@ -57,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--manifest",
         help="CSV of clips: 'path' (relative to the CSV; may be empty for a text-only model), optional 'text'",
     )
+    parser.add_argument(
+        "--speaker-clips", nargs="+", metavar="FILE",
+        help="clips of the speaker (a speaker-normalised model): their statistics normalise AUDIO or --stream",
+    )
+    parser.add_argument(
+        "--enrolment-clips", type=int, metavar="K",
+        help="with --manifest: enrolment clips per speaker (default: the model's, from its job)",
+    )
     parser.add_argument("--stream", action="store_true", help="classify sliding windows of AUDIO")
     parser.add_argument("--window", type=float, default=3.0, help="window length in seconds (--stream)")
     parser.add_argument("--hop", type=float, default=1.0, help="seconds between windows (--stream)")
@@ -78,6 +90,10 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("--stream classifies windows of an audio file: give one.")
     if not args.stream and (args.transcripts or args.plot):
         parser.error("--transcripts and --plot go with --stream.")
+    if args.speaker_clips and args.manifest:
+        parser.error("--speaker-clips is for one clip or --stream; a manifest takes speakers from its 'speaker' column.")
+    if args.enrolment_clips is not None and (not args.manifest or args.enrolment_clips < 0):
+        parser.error("--enrolment-clips K (0 or more) goes with --manifest.")
     if args.manifest and args.text:
         parser.error("--text is for one clip; a manifest takes texts from its 'text' column.")
     if args.plot and Path(args.plot).suffix.lower() != ".png":
@@ -90,23 +106,31 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error(f"--window and --hop must be positive seconds; got {args.window} and {args.hop}.")
 
 
+def _speaker_statistics(recognizer, args: argparse.Namespace):
+    """The statistics of `--speaker-clips` (`None` without them)."""
+    if not args.speaker_clips:
+        return None
+    return recognizer.speaker_statistics(args.speaker_clips, max_patches=recognizer.max_patches)
+
+
 def _predict_clip(recognizer, args: argparse.Namespace) -> None:
     from ser_keras.serving.outputs import write_json
 
-    prediction = recognizer.predict(args.audio, args.text)
+    prediction = recognizer.predict(args.audio, args.text, speaker_statistics=_speaker_statistics(recognizer, args))
     write_json({"audio": args.audio, "text": args.text, **prediction.to_dict()}, args.output)
 
 
 def _predict_manifest(recognizer, args: argparse.Namespace) -> None:
-    from ser_keras.serving.manifest import PREDICTION_COLUMN, predict_clip_list, read_clip_list
+    from ser_keras.serving.manifest import ENROLMENT_COLUMN, PREDICTION_COLUMN, predict_clip_list, read_clip_list
     from ser_keras.serving.outputs import output_format, write_csv, write_json
 
     rows = read_clip_list(args.manifest, require_audio="audio" in recognizer.modalities)
-    results = predict_clip_list(recognizer, rows)
+    results = predict_clip_list(recognizer, rows, enrolment_clips=args.enrolment_clips)
     if output_format(args.output, default="csv") == "json":
         write_json(results, args.output)
     else:
-        fieldnames = [*rows[0], PREDICTION_COLUMN, *(f"p_{name}" for name in recognizer.label_names)]
+        added = [PREDICTION_COLUMN, *(name for name in (ENROLMENT_COLUMN,) if name in results[0])]
+        fieldnames = [*(c for c in rows[0] if c not in added), *added, *(f"p_{n}" for n in recognizer.label_names)]
         write_csv(results, fieldnames, args.output)
 
 
@@ -119,7 +143,10 @@ def _predict_stream(recognizer, args: argparse.Namespace) -> None:
     )
 
     segments = read_transcript_segments(args.transcripts) if args.transcripts else ()
-    timeline = emotion_timeline(recognizer, args.audio, args.window, args.hop, segments=segments)
+    timeline = emotion_timeline(
+        recognizer, args.audio, args.window, args.hop, segments=segments,
+        speaker_statistics=_speaker_statistics(recognizer, args),
+    )
     write_timeline(timeline, recognizer.label_names, args.output)
     if args.plot:
         plot_timeline(timeline, recognizer.label_names, args.plot)

@@ -5,6 +5,13 @@ text-only model, which reads only `text`. The project's training
 manifests (`path,text,label,...`) work as they are; a `label` column is kept,
 so the output can be scored.
 
+For a speaker-normalised model, a `speaker` column gives each clip its
+speaker's statistics, drawn as the job drew them (`ser_keras.serving.speakers`:
+with the default rule, each speaker's first k clips by utterance id, the
+`utterance_id` column or else the audio file's stem). Those enrolment clips are
+marked in an `enrolment` column (1) and left out of the logged accuracy, as the
+job leaves them out of its scores.
+
 Example:
 
 >>> rows = read_clip_list("data/demo/manifest.csv")  # doctest: +SKIP
@@ -22,12 +29,30 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ser_keras.serving.recognizer import EmotionRecognizer, ServingInputError
+from ser_keras.serving.speakers import ServedClip, SpeakerEnrolment
 
 logger = logging.getLogger(__name__)
 
 PATH_COLUMN = "path"
 TEXT_COLUMN = "text"
 PREDICTION_COLUMN = "predicted_label"
+SPEAKER_COLUMN = "speaker"
+ENROLMENT_COLUMN = "enrolment"
+
+
+def served_clip(row: dict[str, str]) -> ServedClip:
+    """A manifest row as a `ServedClip`: its utterance id is the `utterance_id` column, else the audio file's stem.
+
+    (The training manifests name clips the same way, `ser_keras.data.manifest`.)
+
+    Example:
+
+    >>> served_clip({"path": "/data/s1_a.wav", "speaker": "s1"})
+    ServedClip(utterance_id='s1_a', speaker='s1', audio_path='/data/s1_a.wav')
+    """
+    audio = (row.get(PATH_COLUMN) or "").strip()
+    utterance_id = (row.get("utterance_id") or "").strip() or (Path(audio).stem if audio else "")
+    return ServedClip(utterance_id, (row.get(SPEAKER_COLUMN) or "").strip() or None, audio or None)
 
 
 def read_clip_list(path: str | os.PathLike, require_audio: bool = True) -> list[dict[str, str]]:
@@ -77,8 +102,14 @@ def read_clip_list(path: str | os.PathLike, require_audio: bool = True) -> list[
     return rows
 
 
-def predict_clip_list(recognizer: EmotionRecognizer, rows: Sequence[dict[str, str]]) -> list[dict]:
+def predict_clip_list(
+    recognizer: EmotionRecognizer, rows: Sequence[dict[str, str]], enrolment_clips: int | None = None
+) -> list[dict]:
     """Each row with `predicted_label` and one `p_<label>` column per class added.
+
+    A speaker-normalised model with a `speaker` column also gets an
+    `enrolment` column (see the module docstring); `enrolment_clips`
+    overrides the model's k.
 
     Raises:
         ser_keras.audio.AudioReadError, ServingInputError: for the first bad
@@ -89,13 +120,21 @@ def predict_clip_list(recognizer: EmotionRecognizer, rows: Sequence[dict[str, st
     >>> predict_clip_list(recognizer, [{"path": "a.wav", "text": "Hi."}])  # doctest: +SKIP
     [{'path': 'a.wav', 'text': 'Hi.', 'predicted_label': 'happy', 'p_angry': 0.01, ...}]
     """
+    by_speaker = bool(rows) and SPEAKER_COLUMN in rows[0] and recognizer.speaker_normalization is not None
+    clips = [served_clip(row) for row in rows]
+    speakers = SpeakerEnrolment.of(recognizer, clips, enrolment_clips) if by_speaker else SpeakerEnrolment()
     results = []
-    for row in rows:
-        prediction = recognizer.predict(row[PATH_COLUMN] or None, row.get(TEXT_COLUMN) or "")
+    for row, clip in zip(rows, clips, strict=True):
+        prediction = recognizer.predict(
+            row[PATH_COLUMN] or None, row.get(TEXT_COLUMN) or "", speaker_statistics=speakers.statistics_of(clip.speaker)
+        )
         probabilities = {f"p_{name}": p for name, p in prediction.probabilities.items()}
-        results.append({**row, PREDICTION_COLUMN: prediction.label, **probabilities})
-    if results and "label" in results[0]:
-        correct = sum(result["label"] == result[PREDICTION_COLUMN] for result in results)
-        logger.info("Accuracy on the manifest's labels: %d/%d (%.1f%%).",
-                    correct, len(results), 100.0 * correct / len(results))
+        enrolment = {ENROLMENT_COLUMN: int(clip.utterance_id in speakers.enrolment)} if by_speaker else {}
+        results.append({**row, PREDICTION_COLUMN: prediction.label, **enrolment, **probabilities})
+    scored = [result for result in results if not result.get(ENROLMENT_COLUMN)]
+    if scored and "label" in scored[0]:
+        correct = sum(result["label"] == result[PREDICTION_COLUMN] for result in scored)
+        logger.info("Accuracy on the manifest's labels: %d/%d (%.1f%%)%s.",
+                    correct, len(scored), 100.0 * correct / len(scored),
+                    f", {len(results) - len(scored)} enrolment clips left out" if len(scored) < len(results) else "")
     return results

@@ -23,7 +23,7 @@ import soxr
 
 from ser_keras.audio import load_audio, params, waveform_to_examples
 from ser_keras.data.speaker_norm import BandStatistics
-from ser_keras.export.layout import TFLITE_SUFFIX, ModelPathError, is_saved_model
+from ser_keras.export.layout import SPEAKER_NORMALIZATION_KEY, TFLITE_SUFFIX, ModelPathError, is_saved_model
 from ser_keras.serving.backends import SavedModelBackend, TFLiteBackend
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class Backend(Protocol):
     kind: str
     label_names: list[str]
     input_names: list[str]
+    metadata: dict
 
     def probabilities(
         self, waveform: np.ndarray, text: str, speaker_statistics: BandStatistics | None = None
@@ -256,15 +257,40 @@ class EmotionRecognizer:
             )
         return text
 
+    @property
+    def speaker_normalization(self) -> dict | None:
+        """How the model was speaker-normalised (the export metadata's entry), `None` if it was not.
+
+        Its `"statistics"` (`"enrolment"` or `"all-clips"`) and
+        `"enrolment_clips"` say which clips of a speaker give its statistics
+        (`ser_keras.data.enrolment`); `"how"` says it in words.
+
+        Example:
+
+        >>> recognizer.speaker_normalization["enrolment_clips"]  # doctest: +SKIP
+        5
+        """
+        return self.backend.metadata.get(SPEAKER_NORMALIZATION_KEY)
+
+    @property
+    def max_patches(self) -> int | None:
+        """The cap on 0.96 s audio patches per clip that the model was exported with."""
+        return self.backend.metadata.get("max_patches", params.DEFAULT_MAX_PATCHES)
+
     @staticmethod
     def speaker_statistics(
-        clips: Sequence[str | os.PathLike | np.ndarray], sample_rate: int | None = None
+        clips: Sequence[str | os.PathLike | np.ndarray],
+        sample_rate: int | None = None,
+        max_patches: int | None = params.DEFAULT_MAX_PATCHES,
     ) -> BandStatistics:
         """The band statistics of one speaker, from some of that speaker's clips (no labels needed).
 
         Args:
-            clips: audio files or sample arrays of the speaker.
+            clips: audio files or sample arrays of the speaker, in the
+                enrolment order (`ser_keras.data.enrolment`).
             sample_rate: the rate of array clips.
+            max_patches: the model's cap on patches per clip
+                (`recognizer.max_patches`), as the job computed them.
 
         Example:
 
@@ -274,7 +300,7 @@ class EmotionRecognizer:
         if not clips:
             raise ServingInputError("Pass at least one clip of the speaker to compute its statistics.")
         return BandStatistics.of(
-            [np.asarray(waveform_to_examples(to_waveform(clip, sample_rate))) for clip in clips]
+            [np.asarray(waveform_to_examples(to_waveform(clip, sample_rate), max_patches=max_patches)) for clip in clips]
         )
 
     def _prediction(self, probabilities: np.ndarray) -> Prediction:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ser_keras.audio import params
+from ser_keras.data.speaker_norm import BandStatistics
 from ser_keras.export.atomic import atomic_write
 from ser_keras.serving.outputs import output_format, write_csv, write_json
 from ser_keras.serving.recognizer import EmotionRecognizer, Prediction, ServingInputError, to_waveform
@@ -172,6 +173,7 @@ def emotion_timeline(
     hop: float = 1.0,
     sample_rate: int | None = None,
     segments: Sequence[TranscriptSegment] = (),
+    speaker_statistics: BandStatistics | None = None,
 ) -> list[TimelineEntry]:
     """Classifies sliding windows of a recording.
 
@@ -183,6 +185,8 @@ def emotion_timeline(
         sample_rate: the rate of array audio.
         segments: timed transcripts; each window gets the overlapping ones'
             text ("" when there are none).
+        speaker_statistics: the speaker's statistics, for a speaker-normalised
+            model (`EmotionRecognizer.speaker_statistics` of enrolment clips).
 
     Returns:
         One entry per window, in time order.
@@ -197,7 +201,7 @@ def emotion_timeline(
     for begin, end in sliding_windows(len(waveform), rate, window, hop):
         start_s, end_s = begin / rate, end / rate
         text = window_text(segments, start_s, end_s)
-        prediction = recognizer.predict(waveform[begin:end], text, sample_rate=rate)
+        prediction = recognizer.predict(waveform[begin:end], text, sample_rate=rate, speaker_statistics=speaker_statistics)
         entries.append(TimelineEntry(round(start_s, 3), round(end_s, 3), text, prediction))
     logger.info("Classified %d windows of %.1f s.", len(entries), window)
     return entries

@@ -7,8 +7,17 @@ Example:
 >>> with strategy.scope():  # doctest: +SKIP
 ...     distiller = Distiller(teacher, student, alpha=0.5, temperature=2.0)
 ...     distiller.compile(optimizer="sgd")
+
+Importing `ser_keras.training` registers its models (`Distiller`, `SERClassifier`,
+`MultiReplicaModel`) and, through `ser_keras.models`, the layers of the models they wrap, so a
+saved training wrapper loads with `keras.saving.load_model`:
+
+>>> import ser_keras.training
+>>> classifier = keras.saving.load_model("classifier.keras")  # doctest: +SKIP
 """
 
+import ser_keras.models  # noqa: F401  (registers the layers of the wrapped models for load_model)
+from ser_keras.training.classifier import SERClassifier, build_classifier
 from ser_keras.training.distiller import Distiller, split_distillation_inputs
 from ser_keras.training.losses import (
     classification_cross_entropy,
@@ -34,6 +43,8 @@ __all__ = [
     "Distiller",
     "MultiReplicaFitMixin",
     "MultiReplicaModel",
+    "SERClassifier",
+    "build_classifier",
     "classification_cross_entropy",
     "classification_metrics",
     "confusion_matrix",

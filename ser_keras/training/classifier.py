@@ -18,6 +18,7 @@ import keras
 from ser_keras.training.strategy import MultiReplicaModel
 
 
+@keras.saving.register_keras_serializable(package="ser_keras")
 class SERClassifier(MultiReplicaModel):
     """A functional model (inputs dict -> logits) with the multi-replica `fit` fixes.
 

@@ -27,6 +27,7 @@ _TEACHER_KEY = "teacher"
 _STUDENT_KEY = "student"
 
 
+@keras.saving.register_keras_serializable(package="ser_keras")
 class Distiller(MultiReplicaFitMixin, keras.Model):
     """Trains `student` to match a frozen `teacher` and the labels.
 
@@ -55,6 +56,8 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
     exactly the keys `"teacher"` and `"student"`, each holding that model's
     input dict. `call`/`predict` run the student only, so saving the student
     alone is `distiller.student.save("student.keras")` (or `.export(...)`).
+    The Distiller itself saves too (teacher, student and loss settings) and
+    loads with `keras.saving.load_model` after `import ser_keras.training`.
 
     Args:
         teacher: the trained teacher; it is set to `trainable = False`.
@@ -117,6 +120,40 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
             self.temperature,
             self.feature_loss_weight,
         )
+
+    def get_config(self) -> dict:
+        """The constructor's arguments, the models and the projection serialized.
+
+        Example:
+
+        >>> sorted(distiller.get_config())  # doctest: +SKIP
+        ['alpha', 'feature_loss_weight', 'feature_projection', 'name', 'student', 'teacher', 'temperature', ...]
+        """
+        serialize = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "teacher": serialize(self.teacher),
+            "student": serialize(self.student),
+            "alpha": self.alpha,
+            "temperature": self.temperature,
+            "feature_loss_weight": self.feature_loss_weight,
+            "feature_projection": None if self.feature_projection is None else serialize(self.feature_projection),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Distiller:
+        """Rebuilds a Distiller from `get_config` (its weights are loaded by `load_model`).
+
+        Example:
+
+        >>> Distiller.from_config(distiller.get_config()).alpha  # doctest: +SKIP
+        0.5
+        """
+        config = dict(config)
+        for key in ("teacher", "student", "feature_projection"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
+        return cls(**config)
 
     def compile(self, optimizer="sgd", **kwargs) -> None:
         """Sets the optimizer; the losses and metrics are the Distiller's own.

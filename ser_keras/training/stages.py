@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ser_keras.atomic import atomic_path, atomic_write
 from ser_keras.config import OptimizerConfig, StageConfig
 from ser_keras.labels import DEFAULT_LABELS
 from ser_keras.training.metrics import ClassificationMetricsCallback
@@ -131,6 +132,14 @@ class BestCheckpoint(keras.callbacks.Callback):
     kept in a JSON file beside the weights, so a resumed run does not overwrite
     a better checkpoint from before the interruption.
 
+    Both files are written atomically (a temporary file in the same folder,
+    then `os.replace`), the weights first: a run killed or failing at any
+    point leaves the previous checkpoint or the new one, each complete, never
+    a partial file that a resumed run would load. The JSON never names a
+    better value than the weights on disk hold: killed between the two
+    renames, it still has the previous (lower) value, and the epoch, not yet
+    in the resume backup, runs again and saves both.
+
     Args:
         filepath: where the best weights go (`.weights.h5`).
         monitor: the epoch-log key to maximise (e.g. `"val_acc"`).
@@ -168,11 +177,11 @@ class BestCheckpoint(keras.callbacks.Callback):
             )
         value = float(logs[self.monitor])
         if value > self.best:
-            self.best, self.best_epoch = value, epoch
-            os.makedirs(os.path.dirname(self.filepath) or ".", exist_ok=True)
-            (self.kept_model or self.model).save_weights(self.filepath, overwrite=True)
-            with open(self.state_path, "w", encoding="utf-8") as handle:
+            with atomic_path(self.filepath) as weights_path:
+                (self.kept_model or self.model).save_weights(weights_path, overwrite=True)
+            with atomic_write(self.state_path) as handle:
                 json.dump({"best": value, "epoch": epoch, "monitor": self.monitor}, handle)
+            self.best, self.best_epoch = value, epoch
             logger.info("Epoch %d: %s improved to %.4f; saved %s", epoch + 1, self.monitor, value, self.filepath)
 
 
@@ -212,7 +221,7 @@ class EpochHistory(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         del self.epochs[epoch:]
         self.epochs.append({key: float(value) for key, value in (logs or {}).items()})
-        with open(self.path, "w", encoding="utf-8") as handle:
+        with atomic_write(self.path) as handle:
             json.dump(self.epochs, handle)
 
 
@@ -313,6 +322,6 @@ def run_stage(
         "selection_metric": selection_metric,
         "history": history.history,
     }
-    with open(done_path, "w", encoding="utf-8") as handle:
+    with atomic_write(done_path) as handle:
         json.dump(record, handle, indent=2)
     return record

@@ -160,6 +160,7 @@ class MultiReplicaFitMixin:
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
 
+@keras.saving.register_keras_serializable(package="ser_keras")
 class MultiReplicaModel(MultiReplicaFitMixin, keras.Model):
     """A functional `keras.Model` with the `MultiReplicaFitMixin` fixes: build it like `keras.Model`.
 
