@@ -10,11 +10,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
-from job_runs import REPO, job_command, run_job, tiny_preset  # noqa: F401  (tiny_preset: a fixture)
+from job_runs import REPO, job_command, run_job, scores_of_predictions, tiny_preset  # noqa: F401  (a fixture)
 
 TEXTS = ("a01", "a02", "a04", "a05", "a07")  # EmoDB text codes
 EMODB_LABELS = ["angry", "bored", "disgust", "fearful", "happy", "sad", "neutral"]
+
+
+def abs_approx(value: float):
+    return pytest.approx(value, abs=1e-9)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -29,7 +34,8 @@ def test_three_merged_classes_in_a_chosen_order_train_export_and_serve(tiny_pres
     run_dir = tmp_path / "tiny"
     results = json.loads((run_dir / "results.json").read_text())
     teacher = next(m for m in results["models"] if m["role"] == "teacher")
-    assert teacher["test"]["acc"] > 0
+    expected = scores_of_predictions(run_dir / "predictions" / "teacher_test.csv")
+    assert teacher["test"] == {key: abs_approx(value) for key, value in expected.items()}
     metadata = json.loads(next((run_dir / "export" / "teacher").glob("*/assets.extra/metadata.json")).read_text())
     assert metadata["label_names"] == ["calm", "happy", "angry"]
 
@@ -78,5 +84,9 @@ def test_seven_emodb_classes_under_leave_one_speaker_out(tiny_preset, tmp_path):
         tested = [row["utterance_id"] for row in splits if row["fold"] == fold and row["split"] == "test"]
         assert len(tested) == 14 and all(uid.startswith(speaker) for uid in tested)
     assert all((tmp_path / "tiny" / "confusion" / f"teacher_{f}_test.png").is_file() for f in ("speaker_03", "speaker_08"))
-    predictions = read_rows(tmp_path / "tiny" / "predictions" / "teacher_speaker_03_test.csv")
-    assert len(predictions) == 12 and {row["predicted_label"] for row in predictions} <= set(EMODB_LABELS)
+    for index, fold in enumerate(("speaker_03", "speaker_08", "speaker_09")):
+        path = tmp_path / "tiny" / "predictions" / f"teacher_{fold}_test.csv"
+        assert len(read_rows(path)) == 12
+        assert folds[index]["test"] == {key: abs_approx(value) for key, value in scores_of_predictions(path).items()}
+    assert {row["label"] for row in read_rows(tmp_path / "tiny" / "predictions" / "test_clips_speaker_03.csv")} == set(
+        EMODB_LABELS)

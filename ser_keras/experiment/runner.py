@@ -432,7 +432,8 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
     _write_splits(folds, os.path.join(run_dir, "splits.csv"))
     cache = EncoderCache(os.path.join(config.output_dir, "cache"))
     preprocessor = load_text_preprocessor(config.model.text_preset, config.data.sequence_length)
-    _log_truncation(preprocessor, folds)
+    if uses_text(config.model.modality):
+        _log_truncation(preprocessor, folds)
     with_audio = uses_audio(config.model.modality)
     patches = None
     if with_audio:
