@@ -378,7 +378,7 @@ class DataConfig:
             the folder of a public corpus's audio files.
         manifest: a manifest CSV (manifest).
         labels: the label set, in class-id order (`None`: the corpus's labels
-            in `ser_keras.labels.label_order`).
+            in its own order; see `ser_keras.labels`).
         label_map: `(old, new)` pairs renaming labels before that (merging
             classes that get the same new name).
         label_subset: a public corpus's classes: `"full"` or `"4class"`
@@ -396,7 +396,7 @@ class DataConfig:
             `speaker_folds` groups of speakers): each fold tests on its
             speakers, validates on the next fold's and trains on the rest.
         speaker_folds: with `"loso"` outside IEMOCAP, this many folds of
-            speakers instead of one per speaker.
+            speakers (3 or more) instead of one per speaker.
         sequence_length: tokens per transcript, [CLS] and [SEP] included.
         max_patches: cap on 0.96 s audio patches per clip.
         strict: stop at the first bad item instead of skipping it.
@@ -452,8 +452,13 @@ class DataConfig:
                 f"--split-file {self.split_file} selects the split-file split, but --split {self.split} "
                 "asks for another: drop one of the two flags."
             )
-        if self.speaker_folds is not None and (self.protocol != "loso" or self.speaker_folds < 2):
-            raise ValueError(f"--speaker-folds {self.speaker_folds} needs --protocol loso and at least 2 folds.")
+        if self.speaker_folds is not None and (
+            self.protocol != "loso" or self.speaker_folds < 3 or self.dataset == "iemocap"
+        ):
+            raise ValueError(
+                f"--speaker-folds {self.speaker_folds} needs --protocol loso on a corpus other than IEMOCAP (whose "
+                "folds are its five sessions) and at least 3 folds (one tests, the next validates, the rest train)."
+            )
         if self.protocol == "loso" and self.split_file:
             raise ValueError(f"--protocol loso makes its own folds: drop --split-file {self.split_file}.")
 

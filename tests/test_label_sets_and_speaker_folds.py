@@ -70,6 +70,10 @@ def test_the_job_flags_carry_the_label_options():
     assert config.data.labels == ("sad", "happy") and config.data.label_mapping == {"exc": "happy"}
     assert config.data.speaker_folds == 3
     with pytest.raises(SystemExit):
+        parser.parse_args(["--protocol", "loso", "--speaker-folds", "2"])
+    with pytest.raises(ValueError, match="on a corpus other than IEMOCAP"):
+        DataConfig(dataset="iemocap", data_dir="/data", protocol="loso", speaker_folds=3)
+    with pytest.raises(SystemExit):
         parser.parse_args(["--labels", "sad"])
     with pytest.raises(ValueError, match="--label-subset 4class selects classes of a public corpus"):
         DataConfig(label_subset="4class")
@@ -87,10 +91,12 @@ def test_leave_one_speaker_out_gives_one_fold_per_speaker_and_no_speaker_in_two_
         assert sum(len(split) for split in splits) == len(corpus)
     assert sorted(item.speaker for _, splits in folds for item in splits.test) == sorted(i.speaker for i in corpus)
 
-    grouped = speaker_folds(corpus.utterances, 2)
-    assert [name for name, _ in grouped] == ["speakers1", "speakers2"]
-    assert [{item.speaker for item in splits.test} for _, splits in grouped] == [{"spk0", "spk2", "spk4"}, {"spk1", "spk3"}]
-    assert not grouped[1][1].train  # two folds: one tests, the other validates
+    grouped = speaker_folds(corpus.utterances, 3)
+    assert [name for name, _ in grouped] == ["speakers1", "speakers2", "speakers3"]
+    assert [{item.speaker for item in splits.test} for _, splits in grouped] == [{"spk0", "spk3"}, {"spk1", "spk4"}, {"spk2"}]
+    assert [{item.speaker for item in splits.train} for _, splits in grouped] == [{"spk2"}, {"spk0", "spk3"}, {"spk1", "spk4"}]
+    with pytest.raises(DatasetError, match="three folds"):
+        speaker_folds(corpus.utterances, 2)  # no speaker would be left to train on
     with pytest.raises(DatasetError, match="at least three speakers"):
         speaker_folds(corpus.utterances[:36])
     with pytest.raises(DatasetError, match="need every clip's speaker"):

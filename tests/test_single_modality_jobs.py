@@ -166,9 +166,13 @@ def test_multimodal_corpus_with_some_rows_missing_one_modality(tiny_preset, tmp_
     assert [m["name"] for m in models][:3] == ["BERT_3-AudioCNN (teacher)", "BERT_1-AudioCNN", "BERT_1-AudioCNN + KD"]
     # Every model scores the test clips without audio too (from their transcript), and its scores are those
     # of its predictions.
-    test_clips = read_rows(run_dir / "predictions" / "test_clips.csv")
-    without_audio = {row["utterance_id"] for row in test_clips if not row["path"]}
-    assert without_audio and len(without_audio) < len(test_clips)
+    rows = {row["utterance_id"]: row for row in read_rows(manifest)}
+    test_ids = [row["utterance_id"] for row in read_rows(run_dir / "splits.csv") if row["split"] == "test"]
+    without_audio = {utterance_id for utterance_id in test_ids if not rows[utterance_id]["path"]}
+    assert without_audio and len(without_audio) < len(test_ids)
+    # The ser-predict manifest of the test clips lists those the served models can read: the ones with audio.
+    listed = {row["utterance_id"] for row in read_rows(run_dir / "predictions" / "test_clips.csv")}
+    assert listed == set(test_ids) - without_audio
     for key in ("teacher", "student_k1", "student_k1_kd"):
         assert without_audio <= set(job_predictions(run_dir, key)), key
     assert_scores_are_those_of_the_predictions(run_dir, models)

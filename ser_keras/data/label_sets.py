@@ -1,8 +1,8 @@
 """Applying the user's label options to a corpus: `--label-map` (rename, merge) and `--labels` (names, order).
 
 The rules are `ser_keras.labels`'s; this module checks a read corpus against
-them and against its split: every class must have clips, and training clips in
-every fold.
+them (every class of the label set must have clips) and warns about classes
+missing from a fold's splits.
 
 Example:
 

@@ -367,8 +367,8 @@ def speaker_folds(utterances: Sequence[Utterance], num_folds: int | None = None)
     Speakers are sorted by name and dealt round-robin into `num_folds` groups
     (one speaker each by default: leave-one-speaker-out). Fold i tests on group
     i, validates on group i + 1 (the first group for the last fold) and trains
-    on the others. A fold is named `speaker_<name>` (one speaker per group) or
-    `speakers<i>`.
+    on the others. A fold is named `speaker_<name>` (one speaker per fold) or
+    `speakers<i>` (`num_folds` groups).
 
     Raises:
         DatasetError: for clips without a speaker, fewer than three speakers,
@@ -388,13 +388,14 @@ def speaker_folds(utterances: Sequence[Utterance], num_folds: int | None = None)
         )
     speakers = sorted({item.speaker for item in utterances})
     count = len(speakers) if num_folds is None else num_folds
-    if len(speakers) < 3 or count > len(speakers):
+    if len(speakers) < 3 or not 3 <= count <= len(speakers):
         raise DatasetError(
-            f"Speaker folds need at least three speakers and no more folds than speakers; the corpus has "
+            f"Speaker folds need at least three speakers and three folds, and no more folds than speakers "
+            "(one fold tests, the next validates, the others train); the corpus has "
             f"{len(speakers)} ({', '.join(speakers[:10])}) and {count} folds were asked for."
         )
     groups = [speakers[index::count] for index in range(count)]
-    folds = []
+    folds, names = [], set()
     for index, group in enumerate(groups):
         validation_group = set(groups[(index + 1) % count])
         splits = Splits(
@@ -402,7 +403,10 @@ def speaker_folds(utterances: Sequence[Utterance], num_folds: int | None = None)
             [item for item in utterances if item.speaker in validation_group],
             [item for item in utterances if item.speaker in group],
         )
-        name = f"speaker_{_safe_name(group[0])}" if len(group) == 1 else f"speakers{index + 1}"
+        name = f"speaker_{_safe_name(group[0])}" if count == len(speakers) else f"speakers{index + 1}"
+        if name in names:  # two speaker names that differ only in characters a folder name cannot hold
+            name = f"{name}_{index + 1}"
+        names.add(name)
         folds.append((name, _logged(splits, f"{name}: test {', '.join(group)}")))
     return folds
 

@@ -127,4 +127,5 @@ def without_corpus_clips(
     """
     corpus_audio = {_content(value) for value in corpus.values()}
     dropped = sorted(key for key, value in unlabelled.items() if _content(value) in corpus_audio)
-    return {key: value for key, value in unlabelled.items() if key not in set(dropped)}, dropped
+    left_out = set(dropped)
+    return {key: value for key, value in unlabelled.items() if key not in left_out}, dropped

@@ -147,7 +147,7 @@ def run_job_command(
     except USER_ERRORS as error:
         return report_user_error(parser.prog, error, args.verbose)
     except KeyboardInterrupt:
-        logging.warning(
+        logger.warning(
             "Interrupted. Completed epochs are kept in %s; run the same command again to resume "
             "from the last completed epoch.",
             config.output_dir,
@@ -209,8 +209,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     data.add_argument("--data-dir", help="the unpacked IEMOCAP_full_release directory, or a public corpus's audio folder")
     data.add_argument("--manifest", help="a CSV with path,text,label[,speaker][,split][,utterance_id]")
     data.add_argument("--labels", type=_labels_argument, metavar="A,B,...",
-                      help="the label set in class order (default: the corpus's labels, IEMOCAP's four first in "
-                           "angry,happy,sad,neutral order, then the others alphabetically)")
+                      help="the label set in class order (default: the corpus's labels in its own order: a public "
+                           "corpus's documented order; for a manifest, IEMOCAP's four first in angry,happy,sad,neutral "
+                           "order, then the others alphabetically)")
     data.add_argument("--label-map", type=_label_map_argument, default={}, metavar="OLD=NEW,...",
                       help="rename labels before anything else; two old names mapped to one merge (e.g. exc=happy)")
     data.add_argument("--label-subset", choices=LABEL_SUBSETS, default="full",
@@ -224,7 +225,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     data.add_argument("--protocol", choices=PROTOCOLS, default="single",
                       help="loso: speaker-independent folds, mean and std: IEMOCAP's 5 sessions, or one fold per "
                            "speaker of any other corpus (default: %(default)s)")
-    data.add_argument("--speaker-folds", type=at_least(2), metavar="K",
+    data.add_argument("--speaker-folds", type=at_least(3), metavar="K",
                       help="with --protocol loso outside IEMOCAP: K folds of speakers instead of one per speaker")
     data.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
     data.add_argument("--limit-per-split", type=at_least(1), help="use at most this many utterances per split")
@@ -370,7 +371,7 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
     unlabelled_audio = args.unlabelled_audio
     if teacher_only:
         if args.students is not None or unlabelled_audio:
-            logging.warning("Training the teacher alone: --students and --unlabelled-audio are ignored.")
+            logger.warning("Training the teacher alone: --students and --unlabelled-audio are ignored.")
         students, unlabelled_audio = ((), ()), None
     recipe = get_recipe(args.recipe, seed=args.seed)
     if args.batch_size is not None:

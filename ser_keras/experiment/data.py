@@ -148,7 +148,7 @@ def _limited(splits: Splits, limit: int | None) -> Splits:
 
 
 def job_folds(corpus: Corpus, config: DataConfig) -> list[tuple[str, Splits]]:
-    """The `(fold name, splits)` pairs of the job: one for `single`, five for `loso`.
+    """The `(fold name, splits)` pairs of the job: one for `single`; for `loso`, IEMOCAP's five sessions or speaker folds.
 
     Raises:
         DatasetError: for a split that cannot be made (a partly filled split

@@ -5,6 +5,9 @@ served (raw waveform and transcript in), and gets a Table II row: validation
 and test BACC/ACC/MF1/WF1 and the median batch-1 latency. A speaker-normalised
 model gets each speaker's statistics by the rule its job used
 (`ser_keras.serving.speakers`), per split; its enrolment clips are not scored.
+(With the transductive `all-clips` rule the job pools a speaker's clips of
+every split, and this pools those of the scored split only: the same when
+every speaker is in one split, as in speaker-independent splits.)
 
 Example:
 

@@ -5,7 +5,9 @@ and students in `<run_dir>/models/<settings hash>/<data digest>/<fold>`. The
 settings hash covers the configuration that shapes the models
 (`DistillJobConfig.fingerprint_fields`); the data digest covers what the
 models were trained and selected on: every clip's utterance id, label,
-speaker, transcript, split (and fold) and the content of its log-mel patches.
+speaker, transcript, split (and fold) and the content of its log-mel patches;
+the students' digest also covers the content of `--unlabelled-audio`
+(`extended_digest`).
 Editing a manifest's labels, a split file or an audio file therefore trains
 new models, and `explain_reuse` tells the log why a saved model was or was not
 reused.
@@ -54,6 +56,23 @@ def data_digest(folds: Sequence[tuple[str, Any]], patches: Mapping[str, np.ndarr
                 if patches is not None and item.utterance_id in patches:
                     digest.update(np.ascontiguousarray(patches[item.utterance_id], np.float32).tobytes())
     return digest.hexdigest()[:12]
+
+
+def extended_digest(digest: str, patches: Mapping[str, np.ndarray]) -> str:
+    """`digest` combined with the content of more clips (the students' `--unlabelled-audio`); unchanged without any.
+
+    Example:
+
+    >>> extended_digest("ab12", {}) == "ab12", extended_digest("ab12", {"x": np.ones(2)}) == "ab12"
+    (True, False)
+    """
+    if not patches:
+        return digest
+    combined = hashlib.sha256(digest.encode())
+    for key in sorted(patches):
+        combined.update(key.encode())
+        combined.update(np.ascontiguousarray(patches[key], np.float32).tobytes())
+    return combined.hexdigest()[:12]
 
 
 def record_settings(root: str, fingerprint: str, fields: Mapping[str, Any]) -> None:

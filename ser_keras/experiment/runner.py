@@ -42,7 +42,7 @@ from ser_keras.experiment.audio_student import audio_student_branch
 from ser_keras.experiment.data import check_corpus_modalities, job_folds, load_corpus
 from ser_keras.experiment.folds import aggregate_folds
 from ser_keras.experiment.probe_rows import probe_results
-from ser_keras.experiment.reuse import data_digest, explain_reuse, record_settings
+from ser_keras.experiment.reuse import data_digest, explain_reuse, extended_digest, record_settings
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
 from ser_keras.models import build_raw_model, component_parameters, parameter_table
@@ -275,11 +275,7 @@ def _write_splits(folds: Sequence[tuple[str, Splits]], path: str) -> None:
 def _speaker_normalization(
     config: DistillJobConfig, fold_name: str, splits: Splits, patches: dict
 ) -> FoldNormalization:
-    """The fold's speaker-normalised patches (`normalize_fold`), logged and with its enrolment clips written down.
-
-    `<run>/predictions/enrolment[_<fold>].csv` lists the validation and test
-    clips used as enrolment (not scored), for `ser-predict` users to check.
-    """
+    """The fold's speaker-normalised patches (`normalize_fold`), logged: enrolment clips, speakers left unscored."""
     recipe = config.recipe
     normalization = normalize_fold(patches, splits, recipe.speaker_statistics, recipe.enrolment_clips)
     if not normalization.normalized:
@@ -338,20 +334,27 @@ def _marked_transductive(result: ModelResult) -> ModelResult:
     return dataclasses.replace(result, transductive=reads_audio)
 
 
-def _write_test_clips(config: DistillJobConfig, fold_name: str, splits: Splits) -> str:
+def _write_test_clips(config: DistillJobConfig, fold_name: str, splits: Splits, patches: dict | None) -> str:
     """`<run>/predictions/test_clips[_<fold>].csv`: a `ser-predict --manifest` input of the fold's test clips.
 
-    Every test clip is listed, enrolment clips included, so that `ser-predict`
-    draws the same enrolment sets (it marks them in its `enrolment` column;
-    the job does not score them).
+    Every test clip the served models can read is listed, enrolment clips
+    included, so that `ser-predict` draws the same enrolment sets (it marks
+    them in its `enrolment` column; the job does not score them). In a job
+    with audio (`patches`), clips without decodable audio are left out.
     """
+    items = [item for item in splits.test if patches is None or item.utterance_id in patches]
+    if len(items) < len(splits.test):
+        logger.info(
+            "predictions/test_clips: %d of %d test clips have no decodable audio and are not listed "
+            "(a model that reads audio cannot be served them).", len(splits.test) - len(items), len(splits.test),
+        )
     directory = os.path.join(config.run_dir, "predictions")
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"test_clips{'' if fold_name == 'main' else '_' + fold_name}.csv")
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["utterance_id", "path", "text", "label", "speaker"])
-        for item in splits.test:
+        for item in items:
             writer.writerow([
                 item.utterance_id, os.path.abspath(item.audio_path) if item.audio_path else "", item.text or "",
                 item.label, item.speaker or "",
@@ -379,10 +382,10 @@ def _student_dir(config: DistillJobConfig, digest: str, fold_name: str) -> str:
     return os.path.join(_student_root(config), config.training_fingerprint(), digest, fold_name)
 
 
-def _log_reuse(config: DistillJobConfig, digest: str) -> None:
+def _log_reuse(config: DistillJobConfig, digest: str, students_digest: str) -> None:
     """Says whether the saved teacher and students can be reused, and records this job's settings for later jobs."""
-    for kind, root, teacher_only in (
-        ("teacher", _teacher_root(config), True), ("students", _student_root(config), False)
+    for kind, root, teacher_only, digest in (
+        ("teacher", _teacher_root(config), True, digest), ("students", _student_root(config), False, students_digest)
     ):
         fingerprint = config.teacher_fingerprint() if teacher_only else config.training_fingerprint()
         fields = config.fingerprint_fields(teacher_only)
@@ -445,7 +448,8 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
         _unlabelled_audio(config, cache, corpus.skip_report, patches) if with_audio else ({}, {})
     )
     digest = data_digest(folds, patches)
-    _log_reuse(config, digest)
+    students_digest = extended_digest(digest, unlabelled)  # the students also learn from the unlabelled clips
+    _log_reuse(config, digest, students_digest)
     frozen_vggish = None
     if with_audio and config.model.audio_encoder_kind == "vggish":
         with strategy.scope():
@@ -459,7 +463,7 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
             fold_patches, reference, enrolment = normalization.patches, normalization.reference, normalization.enrolment
             if normalization.normalized:  # the extra clips as the corpus's: each by its speaker (or alone)
                 fold_unlabelled = normalize_by_speaker(unlabelled, unlabelled_speakers, reference, min_speakers=1)
-        _write_test_clips(config, fold_name, splits)
+        _write_test_clips(config, fold_name, splits, patches)
         splits = _scored_splits(splits, enrolment, config.recipe.enrolment_clips)
         references.append(reference)
         if with_audio:
@@ -472,7 +476,7 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
             )
         results, trained, text_features = _run_fold(
             config, corpus, fold_name, splits, cache, preprocessor, audio, fold_patches, fold_unlabelled,
-            strategy, log_dir, digest,
+            strategy, log_dir, (digest, students_digest),
         )
         results += probe_results(splits, text_features, fold_patches, corpus.label_names)
         if with_audio and config.recipe.transductive and reference is not None:
@@ -528,6 +532,7 @@ class _Fold:
     log_dir: str
     trainer: FoldTrainer
     digest: str
+    students_digest: str
 
     @property
     def items(self) -> list:
@@ -539,7 +544,7 @@ class _Fold:
 
     @property
     def student_dir(self) -> str:
-        return _student_dir(self.config, self.digest, self.name)
+        return _student_dir(self.config, self.students_digest, self.name)
 
     def text_features(self, encoder: keras.Model) -> dict:
         return self.cache.text_features(self.items, encoder, self.preprocessor)
@@ -567,7 +572,7 @@ def _run_fold(
     unlabelled_patches: dict,
     strategy: tf.distribute.Strategy,
     log_dir: str,
-    digest: str,
+    digests: tuple[str, str],
 ) -> tuple[list[ModelResult], dict[str, TrainedModel], dict | None]:
     """Trains and scores one fold's models; also returns the frozen text features (for the probes).
 
@@ -585,7 +590,7 @@ def _run_fold(
         audio.embeddings if audio else None, strategy,
         pooling=config.model.pooling_kind, modality=config.model.modality,
     )
-    fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer, digest)
+    fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer, *digests)
     teacher = _train_teacher(fold)
     trained = {"teacher": teacher.model}
     trained.update(_train_layer_students(fold, teacher))
