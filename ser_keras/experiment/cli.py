@@ -208,11 +208,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
                            f"{', '.join(CORPUS_NAMES)}: the public corpus's audio folder as --data-dir")
     data.add_argument("--data-dir", help="the unpacked IEMOCAP_full_release directory, or a public corpus's audio folder")
     data.add_argument("--manifest", help="a CSV with path,text,label[,speaker][,split][,utterance_id]")
-    data.add_argument("--labels", type=_labels_argument, metavar="A,B,...",
+    data.add_argument("--labels", type=_argument_type(parse_labels), metavar="A,B,...",
                       help="the label set in class order (default: the corpus's labels in its own order: a public "
                            "corpus's documented order; for a manifest, IEMOCAP's four first in angry,happy,sad,neutral "
                            "order, then the others alphabetically)")
-    data.add_argument("--label-map", type=_label_map_argument, default={}, metavar="OLD=NEW,...",
+    data.add_argument("--label-map", type=_argument_type(parse_label_map), default={}, metavar="OLD=NEW,...",
                       help="rename labels before anything else; two old names mapped to one merge (e.g. exc=happy)")
     data.add_argument("--label-subset", choices=LABEL_SUBSETS, default="full",
                       help="a public corpus's classes: all of them, or angry/happy/sad/neutral (default: full)")
@@ -259,18 +259,16 @@ def data_config_from_args(args: argparse.Namespace, **fields: Any) -> DataConfig
     )
 
 
-def _labels_argument(text: str) -> tuple[str, ...]:
-    try:
-        return parse_labels(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
+def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` as an argparse type: its `ValueError` becomes argparse's usage error."""
 
+    def argument(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
 
-def _label_map_argument(text: str) -> dict[str, str]:
-    try:
-        return parse_label_map(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
+    return argument
 
 
 def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "demo") -> None:
