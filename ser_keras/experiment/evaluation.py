@@ -67,8 +67,7 @@ def split_enrolment(recognizer, items: Sequence) -> SpeakerEnrolment:
     return SpeakerEnrolment.of(recognizer, [ServedClip(i.utterance_id, i.speaker, i.audio_path) for i in items])
 
 
-def _scores(recognizer, items: Sequence, label_names: Sequence[str]) -> dict[str, float]:
-    speakers = split_enrolment(recognizer, items)
+def _scores(recognizer, items: Sequence, label_names: Sequence[str], speakers: SpeakerEnrolment) -> dict[str, float]:
     items = [item for item in items if item.utterance_id not in speakers.enrolment]
     progress = keras.utils.Progbar(len(items), unit_name="clip")
     y_true, y_pred = [], []
@@ -119,11 +118,11 @@ def evaluate_exported(
             )
         logger.info("Evaluating %s on %d validation and %d test clips.", path, len(validation), len(test))
         latency = None
+        test_speakers = split_enrolment(recognizer, test)  # decoded once, for the latency runs and the scores
         if latency_runs > 0 and test:
             samples = test[: min(len(test), latency_runs)]
-            speakers = split_enrolment(recognizer, test)
             latency = measure_latency(
-                lambda item: _predict(recognizer, item, speakers).label_id, samples, warmup=3, repeats=latency_runs
+                lambda item: _predict(recognizer, item, test_speakers).label_id, samples, warmup=3, repeats=latency_runs
             )["median_ms"]
         results.append(
             ModelResult(
@@ -131,8 +130,8 @@ def evaluate_exported(
                 text_layers=0,
                 distilled=False,
                 latency_ms=latency,
-                validation=_scores(recognizer, validation, label_names),
-                test=_scores(recognizer, test, label_names),
+                validation=_scores(recognizer, validation, label_names, split_enrolment(recognizer, validation)),
+                test=_scores(recognizer, test, label_names, test_speakers),
                 extra={"path": os.fspath(path)},
             )
         )
