@@ -205,8 +205,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default="demo",
                       help="demo: the shipped synthetic corpus (default); iemocap: --data-dir; manifest: --manifest; "
-                           f"{', '.join(CORPUS_NAMES)}: the public corpus's audio folder as --data-dir")
-    data.add_argument("--data-dir", help="the unpacked IEMOCAP_full_release directory, or a public corpus's audio folder")
+                           f"{', '.join(name for name in CORPUS_NAMES if name != 'meld')}: the public corpus's "
+                           "audio folder as --data-dir; meld: the folder of MELD's three *_sent_emo.csv files as "
+                           "--data-dir (text only, its own train/dev/test split)")
+    data.add_argument("--data-dir", help="the unpacked IEMOCAP_full_release directory, a public corpus's audio folder, "
+                                         "or MELD's CSV folder")
     data.add_argument("--manifest", help="a CSV with path,text,label[,speaker][,split][,utterance_id]")
     data.add_argument("--labels", type=_argument_type(parse_labels), metavar="A,B,...",
                       help="the label set in class order (default: the corpus's labels in its own order: a public "
