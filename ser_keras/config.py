@@ -363,7 +363,8 @@ DEFAULT_JOB_SEQUENCE_LENGTH = 64
 #: checkpoints are laid out, so that a job never reuses a teacher that today's code would not train.
 #: 2: per-stage dropout seeds (stage 2 no longer inherits stage 1's), model-only best checkpoints.
 #: 3: per-model initial weights (`ser_keras.training.seeds`): a student and its distilled twin share them.
-TRAINING_FORMAT = 3
+#: 4: the audio probe reads the utterance statistics (log-mel + MFCC) that the heads read.
+TRAINING_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -503,6 +504,10 @@ class ModelConfig:
             [CLS] position, as in the paper) for models with text and `"mean"`
             for audio-only ones, which have no [CLS].
         baselines: also train each student without distillation.
+        audio_statistics: the heads of models that read audio also read the
+            clip's utterance statistics (`ser_keras.models.utterance_statistics`:
+            log-mel and MFCC statistics through a linear layer, a probe inside
+            the model); `False` keeps the paper's head.
 
     Example:
 
@@ -519,6 +524,7 @@ class ModelConfig:
     modality: str = "multimodal"
     pooling: str | None = None
     baselines: bool = True
+    audio_statistics: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)

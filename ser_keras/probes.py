@@ -6,9 +6,11 @@ reference rows of Table II:
 
 * text: the mean over real tokens of the frozen (pretrained) text encoder's
   sequence output;
-* audio: `log_mel_statistics` of the clip's log-mel patches (per band: mean,
-  standard deviation, 10-90 percentile range, standard deviation of
-  frame-to-frame differences; 256 numbers);
+* audio: the clip's utterance statistics
+  (`ser_keras.audio.statistics.utterance_statistics`: per log-mel band and per
+  MFCC, the mean, standard deviation, 10-90 percentile range and standard
+  deviation of frame-to-frame differences; 336 numbers), the same numbers that
+  the models' heads read beside their audio embeddings;
 * both concatenated.
 
 Each is scikit-learn's `LogisticRegression(C=0.01, class_weight="balanced")`
@@ -39,38 +41,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ser_keras.audio.statistics import UTTERANCE_STATISTICS_SIZE, utterance_statistics
+
 #: Inverse regularisation strength of every probe.
 PROBE_C = 0.01
 
 #: Probe names in Table II order, and the features each reads.
 PROBE_KINDS: tuple[str, ...] = ("text", "audio", "text+audio")
-
-#: Length of `log_mel_statistics`: four statistics of each of VGGish's 64 log-mel bands.
-AUDIO_STATISTICS = 4 * 64
-
-
-def log_mel_statistics(patches: np.ndarray) -> np.ndarray:
-    """256 statistics of a clip's log-mel patches `[N, 96, 64]`, over all its frames.
-
-    Per band: mean, standard deviation, 90th minus 10th percentile, and the
-    standard deviation of frame-to-frame differences.
-
-    Example:
-
-    >>> log_mel_statistics(np.zeros([2, 96, 64], np.float32)).shape
-    (256,)
-    """
-    frames = np.asarray(patches, np.float64).reshape(-1, patches.shape[-1])
-    deltas = np.diff(frames, axis=0) if len(frames) > 1 else np.zeros_like(frames)
-    return np.concatenate(
-        [
-            frames.mean(axis=0),
-            frames.std(axis=0),
-            np.percentile(frames, 90, axis=0) - np.percentile(frames, 10, axis=0),
-            deltas.std(axis=0),
-        ]
-    ).astype(np.float32)
-
 
 def mean_pooled(features: np.ndarray) -> np.ndarray:
     """The mean over positions of `[L, H]` text features (real tokens only): `[H]`.
@@ -135,10 +112,10 @@ def probe_features(
     Example:
 
     >>> probe_features("audio", ["a"], None, {"a": np.zeros([1, 96, 64])}).shape
-    (1, 256)
+    (1, 336)
     >>> features = probe_features("audio", ["a", "b"], None, {"a": np.zeros([1, 96, 64])}, absent_audio=True)
     >>> features.shape, features[:, -1].tolist(), bool(np.isnan(features[1, 0]))
-    ((2, 257), [0.0, 1.0], True)
+    ((2, 337), [0.0, 1.0], True)
     """
     if kind not in PROBE_KINDS:
         raise ValueError(f"probe kind must be one of {', '.join(PROBE_KINDS)}; got {kind!r}.")
@@ -157,7 +134,7 @@ def probe_features(
 
 
 def _audio_statistics(log_mel_patches: Mapping[str, np.ndarray], key: str, absent_audio: bool) -> np.ndarray:
-    """`log_mel_statistics` of a clip, or NaNs for a clip without audio when `absent_audio`."""
+    """`utterance_statistics` of a clip, or NaNs for a clip without audio when `absent_audio`."""
     if absent_audio and key not in log_mel_patches:
-        return np.full(AUDIO_STATISTICS, np.nan, np.float32)
-    return log_mel_statistics(log_mel_patches[key])
+        return np.full(UTTERANCE_STATISTICS_SIZE, np.nan, np.float32)
+    return utterance_statistics(log_mel_patches[key])

@@ -20,7 +20,7 @@ from ser_keras.experiment.audio_stage import prepare_audio_encoder
 from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
 from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.models.audio_cnn import PatchStatistics, build_compact_audio_encoder
-from ser_keras.probes import log_mel_statistics
+from ser_keras.audio.statistics import FEATURES_PER_FRAME, utterance_statistics
 from ser_keras.reporting import COLLAPSED_MARK, results_markdown
 from ser_keras.training import predicts_one_class
 from ser_keras.training.metrics import confusion_matrix
@@ -82,15 +82,11 @@ def test_compact_encoder_shape_and_budget():
     assert dense_and_conv_flops(encoder) * 20 < vggish_flops
 
 
-def test_patch_statistics_match_the_probe_features_of_a_one_patch_clip():
+def test_patch_statistics_match_the_log_mel_part_of_the_probe_features_of_a_one_patch_clip():
     patch = np.random.default_rng(1).normal(size=(1, 96, 64)).astype(np.float32)
-    layer_values = PatchStatistics()(patch).numpy()[0]
-    reference = log_mel_statistics(patch)
-    np.testing.assert_allclose(layer_values[:64], reference[:64], atol=1e-5)  # mean
-    np.testing.assert_allclose(layer_values[64:128], reference[64:128], atol=1e-5)  # std
-    np.testing.assert_allclose(layer_values[192:], reference[192:], atol=1e-5)  # delta std
-    # The layer takes order statistics (no interpolation) for the 10-90 range: within a sample spacing.
-    assert np.abs(layer_values[128:192] - reference[128:192]).mean() < 0.1
+    layer_values = PatchStatistics()(patch).numpy()[0].reshape(4, 64)  # mean, std, range, delta std per band
+    reference = utterance_statistics(patch).reshape(4, FEATURES_PER_FRAME)[:, :64]  # the log-mel bands' part
+    np.testing.assert_allclose(layer_values, reference, atol=1e-5)
 
 
 def test_compact_encoder_learns_an_audio_only_label_where_a_frozen_random_vggish_stays_near_chance(tmp_path):
@@ -136,7 +132,7 @@ def test_probe_rows_are_above_chance_and_reproducible():
     assert all(row.role == "reference" for row in rows)
     for row in rows:
         assert row.test["acc"] > 0.6, (row.name, row.test)
-    assert rows[2].extra["features"] == 16 + 256
+    assert rows[2].extra["features"] == 16 + 336
     again = probe_results(splits, text, patches, LABELS)
     assert [row.test for row in again] == [row.test for row in rows]
     audio_only = probe_results(splits, None, patches, LABELS)

@@ -48,7 +48,7 @@ def test_probes_score_the_same_clips_as_the_models_in_a_mixed_corpus():
     text_row, audio_row, both_row = rows
     assert "clips_without_audio" not in text_row.extra
     assert audio_row.extra["clips_without_audio"] == both_row.extra["clips_without_audio"] == without_audio
-    assert audio_row.extra["features"] == 256 + 1 and both_row.extra["features"] == 8 + 256 + 1
+    assert audio_row.extra["features"] == 336 + 1 and both_row.extra["features"] == 8 + 336 + 1
     # The audio probe is scored on the three text-only test clips too: it has nothing but "no audio" for
     # them, so it gives them one label and misses two (their labels differ); it is right on the others.
     assert 0.5 <= audio_row.test["acc"] <= 1 - 2 / SIZES["test"], audio_row.test

@@ -8,7 +8,8 @@
   (`"text_features"` `[B, L, H]`, `"padding_mask"`);
 * audio as VGGish log-mel patches (`"audio_patches"` `[B, N, 96, 64]`,
   `"audio_mask"`), decoded from the files, or as cached VGGish embeddings
-  (`"audio_embeddings"` `[B, N, 128]`, `"audio_mask"`);
+  (`"audio_embeddings"` `[B, N, 128]`, `"audio_mask"`), with the clips'
+  cached utterance statistics (`"audio_statistics"` `[B, D]`) when given;
 * `label`: int32 `[B]`, the index of the utterance's label in the label set.
 
 Masks are `True` on real tokens and patches. A text-only utterance gets one
@@ -69,6 +70,7 @@ def make_dataset(
     preprocessor: Preprocessor | None = None,
     text_features: Mapping[str, np.ndarray] | None = None,
     audio_embeddings: Mapping[str, np.ndarray] | None = None,
+    audio_statistics: Mapping[str, np.ndarray] | None = None,
     shuffle: bool = False,
     seed: int = 0,
     epoch: tf.Variable | None = None,
@@ -90,6 +92,9 @@ def make_dataset(
             (real tokens only), e.g. from `EncoderCache.text_features`.
         audio_embeddings: cached audio-encoder outputs, utterance id ->
             `[N_i, 128]`, e.g. from `EncoderCache.audio_embeddings`.
+        audio_statistics: each clip's utterance statistics, utterance id ->
+            `[D]` (`ser_keras.models.clip_statistics`), served as
+            `"audio_statistics"`; zeros for clips without audio.
         shuffle: shuffle the utterances (reshuffled every epoch).
         seed: the shuffling seed; the same seed gives the same order.
         epoch: an int64 variable holding the current epoch (set by
@@ -130,6 +135,8 @@ def make_dataset(
     }
     if text_features is None:
         columns.update(_tokenized(preprocessor, [item.text for item in items]))
+    if audio_statistics is not None:
+        columns["audio_statistics"] = _statistics_column(items, audio_statistics)
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle and items:
         dataset = epoch_shuffled(dataset, len(items), seed, epoch)
@@ -159,6 +166,14 @@ def make_dataset(
         batches = bucketed_batch_count(lengths, batch_size, bucket_boundaries)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.map(_trim_text_padding).prefetch(tf.data.AUTOTUNE)
+
+
+def _statistics_column(utterances: Sequence[Utterance], statistics: Mapping[str, np.ndarray]) -> tf.Tensor:
+    """`[len(utterances), D]`: each clip's statistics, zeros for one without them (no audio)."""
+    size = len(next(iter(statistics.values()))) if statistics else 0
+    empty = np.zeros([size], np.float32)
+    rows = [np.asarray(statistics.get(item.utterance_id, empty), np.float32) for item in utterances]
+    return tf.constant(np.stack(rows) if rows else np.zeros([0, size], np.float32))
 
 
 def bucketed_batch_count(lengths: Sequence[int], batch_size: int, bucket_boundaries: Sequence[int] | None) -> int:
@@ -377,6 +392,7 @@ _MODEL_INPUT_KEYS = (
     "audio_patches",
     "audio_embeddings",
     "audio_mask",
+    "audio_statistics",
 )
 
 

@@ -45,7 +45,7 @@ from ser_keras.experiment.probe_rows import probe_results
 from ser_keras.experiment.reuse import data_digest, explain_reuse, extended_digest, record_settings
 from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
 from ser_keras.latency import measure_latency
-from ser_keras.models import build_raw_model, component_parameters, parameter_table
+from ser_keras.models import build_raw_model, clip_statistics, component_parameters, parameter_table
 from ser_keras.models.fusion import AUDIO_EMBEDDINGS, uses_audio, uses_text
 from ser_keras.reporting import TABLE_METRICS, ModelResult, compact_student_label, results_markdown, save_results
 from ser_keras.text import load_text_encoder, load_text_preprocessor
@@ -589,6 +589,7 @@ def _run_fold(
         FoldData(fold_name, splits, fold_log_dir, label_names), config.recipe, preprocessor,
         audio.embeddings if audio else None, strategy,
         pooling=config.model.pooling_kind, modality=config.model.modality,
+        audio_statistics=clip_statistics(patches) if patches is not None and config.model.audio_statistics else None,
     )
     fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer, *digests)
     teacher = _train_teacher(fold)

@@ -34,11 +34,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ser_keras.audio.statistics import UTTERANCE_STATISTICS_SIZE
 from ser_keras.config import Recipe, StageConfig
 from ser_keras.data import Splits, make_dataset
 from ser_keras.data.pipeline import Preprocessor
 from ser_keras.experiment.audio_stage import AudioBranch
-from ser_keras.models import SERModels, build_ser_models
+from ser_keras.models import AUDIO_STATISTICS, SERModels, build_ser_models, set_statistics_standardization
 from ser_keras.models.fusion import TEXT_FEATURES, default_pooling
 from ser_keras.training import Distiller, classification_metrics, confusion_matrix, predict_classes
 from ser_keras.training.classifier import build_classifier
@@ -110,6 +111,9 @@ class FoldTrainer:
         audio_embeddings: cached VGGish outputs, utterance id -> `[N, 128]`.
         strategy: the `tf.distribute` strategy to build and train under.
         pooling, modality: passed to `build_ser_models`.
+        audio_statistics: each clip's utterance statistics (`clip_statistics`),
+            or `None`; when given, the heads of models that read audio read
+            them too, standardised with the training clips' values.
 
     Example:
 
@@ -125,6 +129,7 @@ class FoldTrainer:
         strategy: tf.distribute.Strategy,
         pooling: str = "cls",
         modality: str = "multimodal",
+        audio_statistics: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.fold = fold
         self.recipe = recipe
@@ -133,6 +138,7 @@ class FoldTrainer:
         self.strategy = strategy
         self.pooling = pooling
         self.modality = modality
+        self.audio_statistics = audio_statistics
 
     # Datasets -----------------------------------------------------------------------------
 
@@ -164,6 +170,7 @@ class FoldTrainer:
             preprocessor=None if text_features is not None else self.preprocessor,
             text_features=text_features,
             audio_embeddings=self.audio_embeddings if audio_embeddings is None else audio_embeddings,
+            audio_statistics=self.audio_statistics,
             shuffle=shuffle,
             seed=self.recipe.seed,
             epoch=epoch,
@@ -283,8 +290,10 @@ class FoldTrainer:
                 num_classes=len(self.fold.label_names),
                 pooling=self.pooling if modality == self.modality else default_pooling(modality),
                 modality=modality,
+                audio_statistics=self._statistics_size(),
                 name=name,
             )
+            self._standardize_statistics(models.head)
         text_encoder = models.text_encoder  # None for audio-only models
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name=f"{name}_epoch")
         model_dir = os.path.join(output_dir, name)
@@ -329,6 +338,18 @@ class FoldTrainer:
             set_text_encoder_trainable(text_encoder, False)
         num_layers = 0 if text_encoder is None else int(text_encoder.num_layers)
         return TrainedModel(name, num_layers, teacher is not None, models, stages, audio=audio)
+
+    def _statistics_size(self) -> int | None:
+        return UTTERANCE_STATISTICS_SIZE if self.audio_statistics is not None else None
+
+    def _standardize_statistics(self, head: keras.Model) -> None:
+        """Sets a head's utterance-statistics standardisation from the training clips with audio."""
+        if AUDIO_STATISTICS not in head.input:
+            return
+        train = [self.audio_statistics[item.utterance_id] for item in self.fold.splits.train
+                 if item.utterance_id in self.audio_statistics]
+        if train:
+            set_statistics_standardization(head, np.stack(train))
 
     # Evaluation ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ dict_keys(['logits', 'text_features'])
 
 Saved models: importing `ser_keras.models` registers every Keras layer that ser_keras puts
 into a model (the fusion head's blocks, `PatchEncoder`, the compact audio CNN's
-`BandStandardization` and `PatchStatistics`, `VGGishPostprocessor`), so a `.keras` file of any
+`BandStandardization` and `PatchStatistics`, `UtteranceStatistics`, `VGGishPostprocessor`), so a `.keras` file of any
 model the job or the benchmark builds loads with `keras.saving.load_model`, without
 `custom_objects`. keras-hub's BERT needs no import (Keras imports keras-hub itself). The
 training wrappers (`SERClassifier`, `Distiller`) are registered by `ser_keras.training`.
@@ -42,6 +42,7 @@ from ser_keras.models.fusion import (
     AUDIO_EMBEDDINGS,
     AUDIO_MASK,
     AUDIO_PATCHES,
+    AUDIO_STATISTICS,
     LOGITS,
     MODALITIES,
     PADDING_MASK,
@@ -49,6 +50,7 @@ from ser_keras.models.fusion import (
     TEXT_FEATURES,
     TOKEN_IDS,
     build_fusion_head,
+    set_statistics_standardization,
 )
 from ser_keras.models.layers import (
     POOLING_MODES,
@@ -67,11 +69,13 @@ from ser_keras.models.params import (
     parameter_table_json,
     parameter_table_markdown,
 )
+from ser_keras.models.utterance_statistics import UtteranceStatistics, clip_statistics
 
 __all__ = [
     "AUDIO_EMBEDDINGS",
     "AUDIO_MASK",
     "AUDIO_PATCHES",
+    "AUDIO_STATISTICS",
     "LOGITS",
     "MODALITIES",
     "PADDING_MASK",
@@ -92,14 +96,17 @@ __all__ = [
     "PatchStatistics",
     "SERModels",
     "TextEncoderParameters",
+    "UtteranceStatistics",
     "build_cached_model",
     "build_compact_audio_encoder",
     "build_fusion_head",
     "build_raw_model",
     "build_ser_models",
+    "clip_statistics",
     "component_parameters",
     "parameter_table",
     "parameter_table_json",
     "parameter_table_markdown",
     "set_band_statistics",
+    "set_statistics_standardization",
 ]

@@ -39,6 +39,7 @@ from ser_keras.models.fusion import (
     AUDIO_EMBEDDINGS,
     AUDIO_MASK,
     AUDIO_PATCHES,
+    AUDIO_STATISTICS,
     LOGITS,
     PADDING_MASK,
     SEGMENT_IDS,
@@ -49,6 +50,7 @@ from ser_keras.models.fusion import (
     uses_text,
 )
 from ser_keras.models.layers import PatchEncoder
+from ser_keras.models.utterance_statistics import UtteranceStatistics
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,10 @@ def build_raw_model(
             text inputs.
         audio_encoder: a model mapping `[n, 96, 64]` patches to `[n, 128]`
             (VGGish), applied to every patch; `None` keeps the audio input as
-            precomputed `"audio_embeddings"` `[B, N, 128]` (a frozen encoder).
+            precomputed `"audio_embeddings"` `[B, N, 128]` (a frozen encoder),
+            and a head's utterance statistics as precomputed
+            `"audio_statistics"`; with an encoder they are computed from the
+            patches (`UtteranceStatistics`).
         name: the model's name.
 
     Example:
@@ -183,6 +188,14 @@ def build_raw_model(
             )
         inputs[AUDIO_MASK] = keras.Input((None,), dtype="bool", name=AUDIO_MASK)
         head_inputs[AUDIO_MASK] = inputs[AUDIO_MASK]
+    if _head_uses(head, AUDIO_STATISTICS):
+        if audio_encoder is None:
+            inputs[AUDIO_STATISTICS] = keras.Input(head.input[AUDIO_STATISTICS].shape[1:], name=AUDIO_STATISTICS)
+            head_inputs[AUDIO_STATISTICS] = inputs[AUDIO_STATISTICS]
+        else:
+            head_inputs[AUDIO_STATISTICS] = UtteranceStatistics(name="utterance_statistics")(
+                inputs[AUDIO_PATCHES], inputs[AUDIO_MASK]
+            )
     return keras.Model(inputs, {LOGITS: head(head_inputs), **outputs}, name=name)
 
 
@@ -192,6 +205,7 @@ def build_ser_models(
     num_classes: int = len(DEFAULT_LABELS),
     pooling: str = "cls",
     modality: str = "multimodal",
+    audio_statistics: int | None = None,
     name: str = "ser",
 ) -> SERModels:
     """Builds a fusion head for given encoders and both models around it.
@@ -203,6 +217,8 @@ def build_ser_models(
         num_classes: number of emotion classes.
         pooling: `"cls"`, `"mean"` or `"max"`.
         modality: `"multimodal"`, `"text"` or `"audio"`.
+        audio_statistics: the head also reads the clip's utterance statistics
+            (their length, `UTTERANCE_STATISTICS_SIZE`); `None`: the paper's head.
         name: prefix of the models' names.
 
     Example:
@@ -219,6 +235,7 @@ def build_ser_models(
         num_classes=num_classes,
         pooling=pooling,
         modality=modality,
+        audio_statistics=audio_statistics,
         name="fusion_head",
     )
     return SERModels(

@@ -8,7 +8,12 @@ Architecture (the authors' code, with padding masks added for batching):
 * fusion: both concatenated along the sequence axis `[B, L + N, 128]` ->
   self-attention (8 heads, dropout 0.5) -> Dense(128) -> LayerNorm;
 * pooling: the first position (the text's [CLS]), or a masked mean or max;
-* classifier: Dropout(0.5) -> Dense(64) -> LeakyReLU(0.01) -> Dense(num_classes).
+* classifier: Dropout(0.5) -> Dense(64) -> LeakyReLU(0.01) -> Dense(num_classes);
+* with `audio_statistics` (not in 3M-SER): the clip's utterance statistics
+  (`ser_keras.models.utterance_statistics`), standardised with the training
+  clips' statistics (`set_statistics_standardization`), -> Dropout(0.2) ->
+  Dense(num_classes) with an L2 penalty, added to the classifier's logits: a
+  linear probe inside the model.
 
 No residual connections, as in the original. The text-only and audio-only
 ablations keep the same blocks and drop the other modality's inputs.
@@ -23,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from ser_keras.audio.params import EMBEDDING_SIZE
@@ -34,6 +40,7 @@ from ser_keras.modalities import (  # noqa: F401  (re-exported: the choices are 
     uses_audio,
     uses_text,
 )
+from ser_keras.models.audio_cnn import BandStandardization
 from ser_keras.models.layers import ConcatenateSequences, MaskedPooling, MaskedSelfAttentionBlock
 
 #: Input and output names shared by the data pipeline, the models and the trainer.
@@ -44,6 +51,7 @@ TEXT_FEATURES = "text_features"
 AUDIO_PATCHES = "audio_patches"
 AUDIO_EMBEDDINGS = "audio_embeddings"
 AUDIO_MASK = "audio_mask"
+AUDIO_STATISTICS = "audio_statistics"
 LOGITS = "logits"
 
 #: Width of the fused sequence, attention heads, dropout, classifier units (3M-SER).
@@ -53,6 +61,13 @@ DROPOUT_RATE = 0.5
 CLASSIFIER_UNITS = 64
 LEAKY_RELU_SLOPE = 0.01
 LAYER_NORM_EPSILON = 1e-5
+
+#: Dropout on the standardised utterance statistics, and the L2 weight of their linear logits.
+STATISTICS_DROPOUT = 0.2
+STATISTICS_L2 = 1e-2
+
+#: Name of the utterance statistics' standardisation layer (`set_statistics_standardization`).
+STATISTICS_STANDARDIZATION = "statistics_standardization"
 
 
 def _attention_block(name: str) -> MaskedSelfAttentionBlock:
@@ -71,6 +86,7 @@ def build_fusion_head(
     pooling: str = "cls",
     modality: str = "multimodal",
     audio_dim: int = EMBEDDING_SIZE,
+    audio_statistics: int | None = None,
     name: str = "fusion_head",
 ) -> keras.Model:
     """Builds the fusion head on encoder outputs (a functional model).
@@ -82,13 +98,17 @@ def build_fusion_head(
         pooling: `"cls"` (3M-SER: the text's first token), `"mean"` or `"max"`.
         modality: `"multimodal"`, `"text"` or `"audio"`.
         audio_dim: width of the audio embeddings (VGGish: 128).
+        audio_statistics: length of the utterance statistics to read beside
+            the embeddings (`UTTERANCE_STATISTICS_SIZE`), or `None` for the
+            paper's head; ignored for `modality="text"`.
         name: the model's name.
 
     Returns:
         A model taking a dict with `"text_features"` `[B, L, H]` and
         `"padding_mask"` `[B, L]` (text) and/or `"audio_embeddings"`
-        `[B, N, audio_dim]` and `"audio_mask"` `[B, N]` (audio), returning
-        logits `[B, num_classes]`.
+        `[B, N, audio_dim]`, `"audio_mask"` `[B, N]` and, with
+        `audio_statistics`, `"audio_statistics"` `[B, audio_statistics]`
+        (audio), returning logits `[B, num_classes]`.
 
     Example:
 
@@ -133,6 +153,34 @@ def build_fusion_head(
     hidden = layers.Dropout(DROPOUT_RATE, name="classifier_dropout")(pooled)
     hidden = layers.Dense(CLASSIFIER_UNITS, name="classifier_hidden")(hidden)
     hidden = layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name="classifier_activation")(hidden)
-    logits = layers.Dense(num_classes, name=LOGITS)(hidden)
-    return keras.Model(inputs, logits, name=name)
+    if not (with_audio and audio_statistics):
+        return keras.Model(inputs, layers.Dense(num_classes, name=LOGITS)(hidden), name=name)
+    inputs[AUDIO_STATISTICS] = keras.Input((audio_statistics,), name=AUDIO_STATISTICS)
+    statistics = BandStandardization(name=STATISTICS_STANDARDIZATION)(inputs[AUDIO_STATISTICS])
+    statistics = layers.Dropout(STATISTICS_DROPOUT, name="statistics_dropout")(statistics)
+    statistics_logits = layers.Dense(
+        num_classes, kernel_regularizer=keras.regularizers.L2(STATISTICS_L2), name="statistics_logits"
+    )(statistics)
+    attention_logits = layers.Dense(num_classes, name="attention_logits")(hidden)
+    return keras.Model(inputs, layers.Add(name=LOGITS)([attention_logits, statistics_logits]), name=name)
+
+
+def set_statistics_standardization(head: keras.Model, statistics: np.ndarray) -> None:
+    """Sets a head's utterance-statistics standardisation to the mean and std of the training clips' `statistics`.
+
+    Args:
+        head: a head built with `audio_statistics`.
+        statistics: `[clips, D]`, the training clips with audio.
+
+    Example:
+
+    >>> head = build_fusion_head(None, modality="audio", pooling="mean", audio_statistics=3)
+    >>> set_statistics_standardization(head, np.array([[0.0, 1, 2], [2, 3, 4]]))
+    >>> head.get_layer(STATISTICS_STANDARDIZATION).mean.numpy().tolist()
+    [1.0, 2.0, 3.0]
+    """
+    values = np.asarray(statistics, np.float64)
+    layer = head.get_layer(STATISTICS_STANDARDIZATION)
+    layer.mean.assign(values.mean(axis=0).astype(np.float32))
+    layer.std.assign(np.maximum(values.std(axis=0), 1e-3).astype(np.float32))
 
