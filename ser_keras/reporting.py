@@ -140,6 +140,9 @@ def results_markdown(results: Sequence[ModelResult]) -> str:
 def results_chart_figure(results: Sequence[ModelResult], title: str):
     """A grouped bar chart of the test scores per model, latency in the labels, legend outside the bars.
 
+    Rows aggregated over folds or seeds (with `extra["test_std"]`) are drawn
+    as their means with error bars of one standard deviation.
+
     Example:
 
     >>> figure = results_chart_figure([], "Demo corpus")  # doctest: +SKIP
@@ -150,15 +153,18 @@ def results_chart_figure(results: Sequence[ModelResult], title: str):
     axes = figure.add_subplot()
     width = 0.8 / len(TABLE_METRICS)
     positions = np.arange(len(results))
+    deviations = [result.extra.get("test_std") or {} for result in results]
     for index, key in enumerate(TABLE_METRICS):
         values = [100.0 * result.test.get(key, np.nan) for result in results]
-        axes.bar(positions + (index - 1.5) * width, values, width, label=f"test {key.upper()}")
+        errors = [100.0 * spread.get(key, 0.0) for spread in deviations] if any(deviations) else None
+        axes.bar(positions + (index - 1.5) * width, values, width, yerr=errors, capsize=2 if errors else 0,
+                 error_kw={"linewidth": 0.8}, label=f"test {key.upper()}")
     labels = [  # long names (compact students) wrapped so that neighbours do not overlap
         textwrap.fill(result.display_name, 20) + ("" if result.latency_ms is None else f"\n{result.latency_ms:.1f} ms")
         for result in results
     ]
     axes.set_xticks(positions, labels=labels, fontsize=8)
-    axes.set_ylabel("score (%)")
+    axes.set_ylabel("score (%), mean ± std" if any(deviations) else "score (%)")
     axes.set_ylim(0, 100)
     axes.axhline(100.0 / 4, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
     axes.set_title(title)
@@ -184,8 +190,19 @@ def save_results(
     output_dir: str | os.PathLike,
     title: str = "Results",
     metadata: dict[str, Any] | None = None,
+    notes_markdown: str = "",
+    sections: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Writes `results.md`, `results.json` and `results.png` to `output_dir`.
+
+    Args:
+        results: the Table II rows.
+        output_dir: where the three files go (created if needed).
+        title: the table's heading and the chart's title.
+        metadata: kept under `"metadata"` in `results.json`.
+        notes_markdown: markdown written after the table in `results.md`
+            (e.g. the paired KD-minus-no-KD differences over seeds).
+        sections: more top-level keys of `results.json`, beside `"models"`.
 
     Returns:
         The paths written, keyed by `"markdown"`, `"json"` and `"png"`.
@@ -204,10 +221,10 @@ def save_results(
         "png": os.path.join(output_dir, "results.png"),
     }
     with open(paths["markdown"], "w", encoding="utf-8") as handle:
-        handle.write(f"# {title}\n\n" + results_markdown(results))
+        handle.write(f"# {title}\n\n" + results_markdown(results) + (f"\n{notes_markdown}" if notes_markdown else ""))
     with open(paths["json"], "w", encoding="utf-8") as handle:
         json.dump(
-            {"title": title, "metadata": metadata or {}, "models": [r.to_dict() for r in results]},
+            {"title": title, "metadata": metadata or {}, "models": [r.to_dict() for r in results], **(sections or {})},
             handle,
             indent=2,
         )

@@ -45,6 +45,7 @@ from ser_keras.config import (
 from ser_keras.data.corpora import CORPUS_NAMES
 from ser_keras.data.enrolment import DEFAULT_ENROLMENT_CLIPS, SPEAKER_STATISTICS_MODES
 from ser_keras.data.errors import DatasetError
+from ser_keras.experiment.seeds import parse_seeds, run_seeds
 from ser_keras.labels import parse_label_map, parse_labels
 from ser_keras.modalities import MODALITIES, POOLING_MODES
 from ser_keras.tensorflow_logs import add_verbose_flag
@@ -143,7 +144,7 @@ def run_job_command(
     try:
         from ser_keras.experiment.runner import run_distill_job
 
-        outputs = run_distill_job(config)
+        outputs = run_seeds(config, args.seeds) if args.seeds else run_distill_job(config)
     except USER_ERRORS as error:
         return report_user_error(parser.prog, error, args.verbose)
     except KeyboardInterrupt:
@@ -334,8 +335,12 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     training.add_argument("--batch-size", type=at_least(1), help="override the GLOBAL batch size")
     training.add_argument("--alpha", type=float, help="override the KL weight alpha")
     training.add_argument("--temperature", type=float, help="override the temperature T")
-    training.add_argument("--seed", type=at_least(0), default=0,
-                          help="seed of weights, dropout and data order; not of the split (--split-seed) (default: 0)")
+    seeds = training.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=at_least(0), default=0,
+                       help="seed of weights, dropout and data order; not of the split (--split-seed) (default: 0)")
+    seeds.add_argument("--seeds", type=_argument_type(parse_seeds), metavar="S1,S2,...",
+                       help="run the whole job once per seed on the same split, each in <run>/seed_<s>/, then "
+                            "write the mean ± std over the seeds and the paired KD-minus-no-KD differences in <run>/")
 
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", default="saved_models", help="(default: %(default)s)")

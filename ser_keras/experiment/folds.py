@@ -1,10 +1,12 @@
-"""Averaging the results of several folds (LOSO) into one Table II row per model.
+"""Averaging the results of several folds (LOSO), or of several seeds, into one Table II row per model.
 
 Rows are matched by model, not by position: a row's key is its
 `extra["model_key"]` (`"teacher"`, `"student_k2_kd"`, `"probe_audio"`, ...),
 or its name when it has none. A model missing from some folds (a probe left
 out for too few training clips, say) is averaged over the folds that have it,
-with a warning; `extra["num_folds"]` says over how many.
+with a warning; `extra["num_folds"]` says over how many. `aggregate_runs`
+does the same over any kind of run (`unit="seed"`: `extra["seeds"]`,
+`extra["num_seeds"]`; see `ser_keras.experiment.seeds`).
 
 Example:
 
@@ -99,33 +101,71 @@ def aggregate_folds(
     """
     if len(per_fold) == 1:
         return list(per_fold[0])
-    names = list(fold_names) if fold_names is not None else [str(number) for number in range(1, len(per_fold) + 1)]
-    if len(names) != len(per_fold):
-        raise ValueError(f"{len(per_fold)} folds but {len(names)} fold names.")
+    return aggregate_runs(per_fold, fold_names, unit="fold")
+
+
+#: The `extra` keys an aggregate sets itself; a run row's own (a seed's LOSO means) stay in its entry of the runs.
+_AGGREGATE_KEYS = ("validation_std", "test_std", "folds", "num_folds", "seeds", "num_seeds")
+
+
+def aggregate_runs(
+    per_run: Sequence[Sequence[ModelResult]], run_names: Sequence[str | int] | None = None, unit: str = "fold"
+) -> list[ModelResult]:
+    """Means over runs (folds, seeds) of each model's scores, with standard deviations in `extra`.
+
+    Args:
+        per_run: each run's rows.
+        run_names: the runs' names (fold names, seeds), kept with each run's
+            row in `extra["<unit>s"]`; by default their 1-based numbers.
+        unit: what a run is (`"fold"`, `"seed"`): names the `extra` keys and the log.
+
+    Returns:
+        One row per model, in table order: the first run's row with the mean
+        validation and test scores (`numpy.mean`) of the runs that have the
+        model, and in `extra`: `validation_std`, `test_std` (`numpy.std`),
+        `<unit>s` (each run's row, `{unit: name, **row}`) and `num_<unit>s`.
+        Even one run is aggregated (its deviations are 0).
+
+    Raises:
+        ValueError: when a run has two rows of the same model.
+
+    Example:
+
+    >>> def row(key, acc):
+    ...     return ModelResult(key, 0, False, test={"acc": acc}, extra={"model_key": key})
+    >>> (teacher,) = aggregate_runs([[row("teacher", 0.6)], [row("teacher", 0.7)]], [0, 1], unit="seed")
+    >>> round(teacher.test["acc"], 4), round(teacher.extra["test_std"]["acc"], 4), teacher.extra["num_seeds"]
+    (0.65, 0.05, 2)
+    >>> [(run["seed"], run["test"]["acc"]) for run in teacher.extra["seeds"]]
+    [(0, 0.6), (1, 0.7)]
+    """
+    names = list(run_names) if run_names is not None else [str(number) for number in range(1, len(per_run) + 1)]
+    if len(names) != len(per_run):
+        raise ValueError(f"{len(per_run)} {unit}s but {len(names)} {unit} names.")
     by_key: dict[str, list[tuple[str, ModelResult]]] = {}
-    for name, fold in zip(names, per_fold):
-        keys = [result_key(result) for result in fold]
+    for name, run in zip(names, per_run):
+        keys = [result_key(result) for result in run]
         repeated = sorted({key for key in keys if keys.count(key) > 1})
         if repeated:
-            raise ValueError(f"Fold {name} has several rows of the same model: {repeated}.")
-        for key, result in zip(keys, fold):
+            raise ValueError(f"{unit.capitalize()} {name} has several rows of the same model: {repeated}.")
+        for key, result in zip(keys, run):
             by_key.setdefault(key, []).append((name, result))
     aggregated = []
-    for key in _merged_order(per_fold):
-        folds = by_key[key]
-        rows = [result for _, result in folds]
-        if len(rows) < len(per_fold):
+    for key in _merged_order(per_run):
+        runs = by_key[key]
+        rows = [result for _, result in runs]
+        if len(rows) < len(per_run):
             logger.warning(
-                "%s has results in %d of %d folds (%s); its means are over those folds only.",
-                rows[0].name, len(rows), len(per_fold), ", ".join(name for name, _ in folds),
+                "%s has results in %d of %d %ss (%s); its means are over those %ss only.",
+                rows[0].name, len(rows), len(per_run), unit, ", ".join(str(name) for name, _ in runs), unit,
             )
         result = dataclasses.replace(
             rows[0], collapsed=any(row.collapsed for row in rows), transductive=any(row.transductive for row in rows)
         )
         extra = {
-            **rows[0].extra,
-            "folds": [{"fold": name, **row.to_dict()} for name, row in folds],
-            "num_folds": len(rows),
+            **{name: value for name, value in rows[0].extra.items() if name not in _AGGREGATE_KEYS},
+            f"{unit}s": [{unit: name, **row.to_dict()} for name, row in runs],
+            f"num_{unit}s": len(rows),
         }
         for split in ("validation", "test"):
             means, deviations = _mean_and_std(rows, split)
