@@ -325,6 +325,10 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     model.add_argument("--pooling", choices=POOLING_MODES, default=None,
                        help="fused-sequence pooling (default: cls, or mean for --modality audio)")
     model.add_argument("--no-baselines", action="store_true", help="skip the students without distillation")
+    model.add_argument(
+        "--no-audio-statistics", action="store_true",
+        help="the paper's fusion head: no utterance statistics (log-mel + MFCC) beside the audio embeddings",
+    )
 
     training = parser.add_argument_group("training")
     training.add_argument("--recipe", choices=sorted(PRESETS), default="demo",
@@ -414,6 +418,7 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
             modality=args.modality,
             pooling=args.pooling,
             baselines=not args.no_baselines,
+            audio_statistics=not args.no_audio_statistics,
         ),
         recipe=recipe,
         output_dir=args.output_dir,
