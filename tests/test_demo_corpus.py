@@ -17,7 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ser_keras.data.demo_corpus import (
+from ser_keras.labels import DEFAULT_LABELS
+from tools.demo_corpus import (
     CONTRAST_TEMPLATES,
     DEMO_VOICES,
     MANIFEST_COLUMNS,
@@ -29,7 +30,6 @@ from ser_keras.data.demo_corpus import (
     render_clip,
     to_pcm16,
 )
-from ser_keras.labels import DEFAULT_LABELS
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
 SAMPLE_RATE = 16000

@@ -5,7 +5,7 @@
 Writes `audio/*.flac`, `manifest.csv` and `README.md` into the output folder. The
 result is deterministic: the same seed (and the same espeak-ng, soxr and libsndfile
 versions) gives the same files. Needs espeak-ng (`apt-get install espeak-ng`);
-using the committed corpus does not.
+using the committed corpus does not. The generator is `tools/demo_corpus.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 
-DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "demo")
+REPO_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+DEMO_DIR = os.path.join(REPO_ROOT, "data", "demo")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,7 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ser_keras.data.demo_corpus import DemoCorpusConfig, EspeakNotFoundError, generate_demo_corpus
+    if REPO_ROOT not in sys.path:  # the generator lives in the repository's tools/, not in ser_keras
+        sys.path.insert(0, REPO_ROOT)
+    from tools.demo_corpus import DemoCorpusConfig, EspeakNotFoundError, generate_demo_corpus
 
     try:
         config = DemoCorpusConfig(seed=args.seed, clips_per_voice=args.clips_per_voice)

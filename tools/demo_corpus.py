@@ -26,7 +26,7 @@ the clip's position, so running the generator again recreates the same files.
 
 Example:
 
->>> from ser_keras.data.demo_corpus import DemoCorpusConfig, generate_demo_corpus
+>>> from tools.demo_corpus import DemoCorpusConfig, generate_demo_corpus
 >>> manifest_path = generate_demo_corpus("data/demo", DemoCorpusConfig())  # doctest: +SKIP
 >>> manifest_path.name  # doctest: +SKIP
 'manifest.csv'
@@ -762,7 +762,7 @@ apt-get install espeak-ng   # {espeak_version}
 python training_scripts/make_demo_corpus.py --output-dir data/demo --seed {seed}
 ```
 
-The script (`ser_keras/data/demo_corpus.py`) is deterministic: with the same seed and the same
+The script (`tools/demo_corpus.py`) is deterministic: with the same seed and the same
 versions of espeak-ng, soxr and libsndfile it recreates the same files byte for byte.
 
 Each voice speaks {clips_per_voice} clips, balanced across the four emotions. For every clip the
