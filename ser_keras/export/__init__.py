@@ -38,7 +38,11 @@ Example:
 >>> tflite_bytes = convert_to_tflite(saved_model_dir, quantize="dynamic")  # doctest: +SKIP
 """
 
+from ser_keras.export.bundle import default_bundle_dir, keras_bundle_dir, write_tflite_bundle
 from ser_keras.export.inputs import MODEL_INPUT_NAMES, clip_model_inputs, load_export_preprocessor
+from ser_keras.export.int8 import FLOAT_OPS_IN_INT8, INT8_TEXT_MODES, int8_float_part
+from ser_keras.export.interpreter import TFLiteModel
+from ser_keras.export.keras_file import export_keras_model_file, is_keras_model_file
 from ser_keras.export.layout import (
     RAW_SIGNATURE,
     TOKENS_SIGNATURE,
@@ -47,22 +51,10 @@ from ser_keras.export.layout import (
     read_metadata,
     side_files_dir,
 )
+from ser_keras.export.parity import compare_predictions
+from ser_keras.export.representative import representative_inputs
 from ser_keras.export.saved_model import batch_audio_patches, export_model, load_tokens_signature
-from ser_keras.export.tflite import (
-    FLOAT_OPS_IN_INT8,
-    INT8_TEXT_MODES,
-    QUANTIZATION_MODES,
-    TFLiteModel,
-    compare_predictions,
-    convert_to_tflite,
-    default_bundle_dir,
-    export_keras_model_file,
-    int8_float_part,
-    is_keras_model_file,
-    keras_bundle_dir,
-    representative_inputs,
-    write_tflite_bundle,
-)
+from ser_keras.export.tflite import QUANTIZATION_MODES, convert_to_tflite
 
 __all__ = [
     "FLOAT_OPS_IN_INT8",
