@@ -44,7 +44,7 @@ def test_the_paper_recipe_trains_the_papers_students_unless_others_are_asked_for
 
 def test_train_teacher_runs_the_job_with_the_teacher_alone(monkeypatch):
     """`train_teacher.py`'s command (`run_job_command(..., teacher_only=True)`), the job itself stubbed out."""
-    import ser_keras.experiment.runner as runner
+    from ser_keras.experiment import cli, runner
 
     class Outputs:
         def describe(self) -> str:
@@ -52,6 +52,8 @@ def test_train_teacher_runs_the_job_with_the_teacher_alone(monkeypatch):
 
     configs = []
     monkeypatch.setattr(runner, "run_distill_job", lambda config: configs.append(config) or Outputs())
+    # v.ckpt does not exist: the sources' check before the job is tested in test_model_source_errors.py.
+    monkeypatch.setattr(cli, "check_model_sources", lambda config: None)
     for argv in ([], ["--recipe", "paper"], ["--quick"],
                  ["--students", "2,compact", "--vggish-weights", "v.ckpt", "--unlabelled-audio", "more_audio/"]):
         assert run_job_command(argv, "Trains the teacher.", default_run_name="teacher", teacher_only=True) == 0

@@ -14,8 +14,10 @@ import tensorflow as tf
 from ser_keras.audio import waveform_to_examples
 from ser_keras.vggish import (
     ORIGINAL_SCOPES,
+    ORIGINAL_SHAPES,
     VGGishWeightsError,
     build_vggish,
+    check_vggish_weights,
     model as vggish_model,
 )
 
@@ -80,6 +82,11 @@ def test_architecture_and_parameter_count():
     assert model.input_shape == (None, 96, 64)
     assert model.output_shape == (None, 128)
     assert set(ORIGINAL_SCOPES) <= {layer.name for layer in model.layers}
+    # The shapes `check_vggish_weights` expects are those of the network's layers.
+    assert ORIGINAL_SHAPES == SHAPES
+    for layer_name, scope in ORIGINAL_SCOPES.items():
+        kernel, bias = model.get_layer(layer_name).weights
+        assert (tuple(kernel.shape), tuple(bias.shape)) == (SHAPES[scope], SHAPES[scope][-1:])
 
 
 def test_random_vggish_is_a_usable_random_feature_extractor():
@@ -120,6 +127,7 @@ def test_import_from_hub_style_saved_model(tmp_path, original_arrays, waveform):
 
     import tensorflow_hub as hub
 
+    check_vggish_weights(export_dir)  # what the job checks before any work
     expected = hub.load(export_dir)(waveform).numpy()
     model = build_vggish(weights=export_dir)
     actual = model(waveform_to_examples(waveform)).numpy()
@@ -157,6 +165,7 @@ def test_import_from_v2_checkpoint_prefix(tmp_path, original_arrays, waveform):
         shape_and_slices=[""] * len(names),
         tensors=[original_arrays[n] for n in names],
     )
+    check_vggish_weights(prefix)
     patches = waveform_to_examples(waveform)
     expected = reference_network(patches, original_arrays).numpy()
     actual = build_vggish(weights=prefix)(patches).numpy()
@@ -168,6 +177,9 @@ def test_bad_weight_sources_raise_clear_errors(tmp_path, original_arrays):
         build_vggish(weights=str(tmp_path / "nothing.ckpt"))
     with pytest.raises(VGGishWeightsError, match="holds no saved_model.pb"):
         build_vggish(weights=str(tmp_path))
+    # A relative path that does not exist is not taken for a TF-Hub handle.
+    with pytest.raises(VGGishWeightsError, match="no such file or directory"):
+        check_vggish_weights("weights/vggish/vggish_model.ckpt")
 
     partial = {k: v for k, v in original_arrays.items() if "fc2" not in k}
     prefix = str(tmp_path / "partial")
@@ -179,6 +191,8 @@ def test_bad_weight_sources_raise_clear_errors(tmp_path, original_arrays):
     )
     with pytest.raises(VGGishWeightsError, match="'vggish/fc2/weights' is missing"):
         build_vggish(weights=prefix)
+    with pytest.raises(VGGishWeightsError, match="'vggish/fc2/weights' is missing"):
+        check_vggish_weights(prefix)
 
     wrong = dict(original_arrays, **{"vggish/conv1/weights": np.zeros((3, 3, 2, 64), np.float32)})
     prefix = str(tmp_path / "wrong")
@@ -190,6 +204,8 @@ def test_bad_weight_sources_raise_clear_errors(tmp_path, original_arrays):
     )
     with pytest.raises(VGGishWeightsError, match="conv1/weights' has shape"):
         build_vggish(weights=prefix)
+    with pytest.raises(VGGishWeightsError, match=r"conv1/weights' has shape \(3, 3, 2, 64\), expected \(3, 3, 1, 64\)"):
+        check_vggish_weights(prefix)
 
 
 def test_pca_postprocessor_matches_the_original_numpy_recipe(tmp_path):

@@ -6,8 +6,9 @@ parsed flags back into a config, and `run_job_command` runs the job, so the
 scripts stay thin.
 
 An error caused by the user's data or flags (`USER_ERRORS`: a bad manifest or
-split file, an empty split, a class too small to split, a missing file) ends
-the command with one line on standard error, `<program>: error: <what and
+split file, an empty split, a class too small to split, a missing file, a
+`--text-preset` or `--vggish-weights` that cannot be used) ends the command
+with one line on standard error, `<program>: error: <what and
 where, and what to do>`, and exit status 2 (`USER_ERROR_EXIT_CODE`), as a bad
 flag does; `--verbose` logs its traceback first (`report_user_error`).
 
@@ -45,6 +46,7 @@ from ser_keras.config import (
 from ser_keras.data.corpora import CORPUS_NAMES
 from ser_keras.data.enrolment import DEFAULT_ENROLMENT_CLIPS, SPEAKER_STATISTICS_MODES
 from ser_keras.data.errors import DatasetError
+from ser_keras.experiment.model_sources import ModelSourceError, check_model_sources
 from ser_keras.experiment.seeds import parse_seeds, run_seeds
 from ser_keras.labels import parse_label_map, parse_labels
 from ser_keras.modalities import MODALITIES, POOLING_MODES
@@ -59,7 +61,7 @@ INTERRUPTED_EXIT_CODE = 130
 USER_ERROR_EXIT_CODE = 2
 
 #: The errors the user's data or flags cause; their message names the file, row or flag.
-USER_ERRORS: tuple[type[Exception], ...] = (DatasetError,)
+USER_ERRORS: tuple[type[Exception], ...] = (DatasetError, ModelSourceError)
 
 
 def report_user_error(program: str, error: BaseException, verbose: bool = False) -> int:
@@ -119,7 +121,9 @@ def run_job_command(
     backup folder, a message says so, and the exit code is
     `INTERRUPTED_EXIT_CODE` (130); the same command resumes from that epoch.
     An error in the user's data (`USER_ERRORS`) ends it with one message and
-    `USER_ERROR_EXIT_CODE` (2), its traceback only with `--verbose`.
+    `USER_ERROR_EXIT_CODE` (2), its traceback only with `--verbose`; the
+    text-encoder preset and the VGGish weights are checked first
+    (`check_model_sources`), before the job reads its data or trains anything.
 
     Args:
         argv: the arguments (`None`: `sys.argv[1:]`).
@@ -142,6 +146,7 @@ def run_job_command(
         parser.error(str(error))
 
     try:
+        check_model_sources(config)
         from ser_keras.experiment.runner import run_distill_job
 
         outputs = run_seeds(config, args.seeds) if args.seeds else run_distill_job(config)

@@ -151,6 +151,99 @@ def resolve_preset(preset: str | os.PathLike | None = None) -> str:
     return preset
 
 
+def _config_num_layers(config: dict) -> int | None:
+    """The layer count of a preset's `config.json`: keras-hub's `config.num_layers`, or Hugging Face's."""
+    inner = config.get("config")
+    num_layers = inner.get("num_layers") if isinstance(inner, dict) else None
+    if num_layers is None:
+        num_layers = config.get("num_hidden_layers")
+    return num_layers if isinstance(num_layers, int) and not isinstance(num_layers, bool) else None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def check_text_preset(preset: str | os.PathLike | None = None) -> int | None:
+    """Checks, before any training, that `preset` gives a BERT backbone and its tokenizer; no weights are read.
+
+    Resolves the preset (`resolve_preset`), reads its `config.json` the way
+    keras-hub's `from_preset` does (a hub preset's is downloaded into
+    keras-hub's cache, where the job finds it again), checks that it describes
+    a BERT backbone, and loads its tokenizer as the job does.
+
+    Args:
+        preset: as for `resolve_preset` (`None`: the offline MiniLM).
+
+    Returns:
+        The preset's number of transformer layers (`None` when its config does not say).
+
+    Raises:
+        TextPresetError: what `resolve_preset` raises; a hub preset that
+            cannot be downloaded (no network, no such preset); a directory
+            whose `config.json` is not a keras-hub or Hugging Face BERT config;
+            a tokenizer that does not load. The message names the preset,
+            what is wrong and what to do.
+
+    Example:
+
+    >>> check_text_preset()  # the offline MiniLM  # doctest: +SKIP
+    6
+    """
+    resolved = resolve_preset(preset)
+    local = os.path.isdir(resolved)
+    shown = os.fspath(preset) if preset is not None else resolved
+    try:
+        import keras_hub
+        from keras_hub.src.utils.preset_utils import get_preset_loader
+    except ImportError:  # another keras-hub layout: the tokenizer check below still runs
+        get_preset_loader = None
+    num_layers = None
+    if get_preset_loader is not None:
+        try:
+            loader = get_preset_loader(resolved)
+            backbone_class = loader.check_backbone_class()
+        except Exception as error:  # keras-hub raises many kinds (network, format, IO)
+            raise TextPresetError(_unreadable_preset_message(shown, local, error), preset=shown) from error
+        if not (isinstance(backbone_class, type) and issubclass(backbone_class, keras_hub.models.BertBackbone)):
+            name = getattr(backbone_class, "__name__", str(backbone_class))
+            raise TextPresetError(
+                f"Text-encoder preset {shown!r} holds a {name}, not a BERT model: the teacher and its students "
+                "are BERT backbones. Pass a BERT preset (e.g. bert_base_en_uncased) or a BERT model directory.",
+                preset=shown,
+            )
+        num_layers = _config_num_layers(getattr(loader, "config", {}) or {})
+    from ser_keras.text.tokenizer import TranscriptPreprocessor
+
+    try:
+        TranscriptPreprocessor.from_preset(resolved)
+    except Exception as error:  # a missing or unreadable vocabulary, or a download that fails
+        raise TextPresetError(
+            f"The tokenizer of text-encoder preset {shown!r} cannot be loaded ({_first_line(error)}). "
+            + ("A keras-hub preset keeps it under assets/tokenizer/ (written by the tokenizer's "
+               "`save_to_preset`), a Hugging Face model directory as vocab.txt."
+               if local else "Without network access, download the preset elsewhere and pass its local directory."),
+            preset=shown,
+        ) from error
+    return num_layers
+
+
+def _unreadable_preset_message(shown: str, local: bool, error: BaseException) -> str:
+    if local:
+        return (
+            f"Text-encoder preset directory {shown!r} is neither a keras-hub preset (written by `save_to_preset`) "
+            f"nor a Hugging Face BERT model directory ({_CONFIG_FILE} with model_type 'bert', model.safetensors, "
+            f"vocab.txt): keras-hub cannot read it ({_first_line(error)})."
+        )
+    return (
+        f"Text-encoder preset {shown!r} cannot be fetched ({_first_line(error)}). keras-hub downloads hub presets "
+        "on first use: check the name and the network, or, without network access, download the preset elsewhere "
+        "(e.g. `keras_hub.models.BertBackbone.from_preset(...).save_to_preset(dir)` with its tokenizer) and pass "
+        "its local directory."
+    )
+
+
 def preset_num_layers(preset: str) -> int | None:
     """The number of transformer layers of a local preset directory, else `None`.
 

@@ -11,7 +11,9 @@ from ser_keras.vggish.model import build_vggish, vggish_network
 from ser_keras.vggish.postprocess import VGGishPostprocessor
 from ser_keras.vggish.weights import (
     ORIGINAL_SCOPES,
+    ORIGINAL_SHAPES,
     VGGishWeightsError,
+    check_vggish_weights,
     load_vggish_weights,
     read_vggish_variables,
 )
@@ -19,9 +21,11 @@ from ser_keras.vggish.weights import (
 __all__ = [
     "EMBEDDING_SIZE",
     "ORIGINAL_SCOPES",
+    "ORIGINAL_SHAPES",
     "VGGishPostprocessor",
     "VGGishWeightsError",
     "build_vggish",
+    "check_vggish_weights",
     "load_vggish_weights",
     "read_vggish_variables",
     "vggish_network",

@@ -36,6 +36,19 @@ ORIGINAL_SCOPES: dict[str, str] = {
     "fc2": "vggish/fc2",
 }
 
+#: The original variable scope -> its `weights` shape (its `biases` are `[shape[-1]]`).
+ORIGINAL_SHAPES: dict[str, tuple[int, ...]] = {
+    "vggish/conv1": (3, 3, 1, 64),
+    "vggish/conv2": (3, 3, 64, 128),
+    "vggish/conv3/conv3_1": (3, 3, 128, 256),
+    "vggish/conv3/conv3_2": (3, 3, 256, 256),
+    "vggish/conv4/conv4_1": (3, 3, 256, 512),
+    "vggish/conv4/conv4_2": (3, 3, 512, 512),
+    "vggish/fc1/fc1_1": (12288, 4096),
+    "vggish/fc1/fc1_2": (4096, 4096),
+    "vggish/fc2": (4096, 128),
+}
+
 #: Where to get real weights.
 WEIGHTS_HELP = (
     "pass a TF-Hub handle ('https://tfhub.dev/google/vggish/1'), a local copy of that "
@@ -58,6 +71,7 @@ class VGGishWeightsError(ValueError):
 
     def __init__(self, source: str, reason: str):
         self.source = source
+        self.reason = reason
         super().__init__(f"Cannot load VGGish weights from '{source}': {reason}")
 
 
@@ -73,7 +87,17 @@ def _is_saved_model(path: str) -> bool:
 
 
 def _looks_like_hub_handle(source: str) -> bool:
-    return "://" in source or (source.count("/") >= 2 and not source.startswith((".", "/")))
+    """A URL (`https://tfhub.dev/...`, `gs://...`): what `tensorflow_hub` resolves besides local paths."""
+    return "://" in source
+
+
+def _checkpoint_reader(path: str):
+    try:
+        return tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, ValueError) as error:
+        raise VGGishWeightsError(
+            path, f"not a readable TensorFlow checkpoint ({error}); {WEIGHTS_HELP}."
+        ) from error
 
 
 def read_checkpoint_variables(path: str) -> dict[str, np.ndarray]:
@@ -85,10 +109,7 @@ def read_checkpoint_variables(path: str) -> dict[str, np.ndarray]:
     >>> arrays["vggish/conv1/weights"].shape  # doctest: +SKIP
     (3, 3, 1, 64)
     """
-    try:
-        reader = tf.train.load_checkpoint(path)
-    except (tf.errors.OpError, ValueError) as error:
-        raise VGGishWeightsError(path, f"not a readable TensorFlow checkpoint ({error}).") from error
+    reader = _checkpoint_reader(path)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
@@ -120,6 +141,22 @@ def read_saved_model_variables(handle: str) -> dict[str, np.ndarray]:
     return {variable.name.split(":")[0]: variable.numpy() for variable in variables}
 
 
+def _source_kind(source: str) -> str:
+    """`"saved_model"`, `"checkpoint"` or `"hub"`; a missing path or a directory without a SavedModel raises."""
+    if _is_saved_model(source):
+        return "saved_model"
+    if _is_checkpoint(source):
+        return "checkpoint"
+    if os.path.isdir(source):
+        raise VGGishWeightsError(
+            source,
+            f"the directory holds no saved_model.pb, so it is not a copy of google/vggish/1; {WEIGHTS_HELP}.",
+        )
+    if _looks_like_hub_handle(source):
+        return "hub"
+    raise VGGishWeightsError(source, f"no such file or directory; {WEIGHTS_HELP}.")
+
+
 def read_vggish_variables(source: str | os.PathLike) -> dict[str, np.ndarray]:
     """Reads the original VGGish variables from a checkpoint, SavedModel directory or TF-Hub handle.
 
@@ -128,17 +165,57 @@ def read_vggish_variables(source: str | os.PathLike) -> dict[str, np.ndarray]:
     >>> arrays = read_vggish_variables("vggish_model.ckpt")  # doctest: +SKIP
     """
     source = os.fspath(source)
-    if _is_saved_model(source):
-        return read_saved_model_variables(source)
-    if _is_checkpoint(source):
+    if _source_kind(source) == "checkpoint":
         return read_checkpoint_variables(source)
-    if os.path.isdir(source):
-        raise VGGishWeightsError(
-            source, "the directory holds no saved_model.pb; expected a copy of google/vggish/1."
-        )
-    if _looks_like_hub_handle(source):
-        return read_saved_model_variables(source)
-    raise VGGishWeightsError(source, f"no such file or directory; {WEIGHTS_HELP}.")
+    return read_saved_model_variables(source)
+
+
+def _check_original_shapes(source: str, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Every original variable is in `shapes` (name -> shape) with its original shape."""
+    for scope, kernel_shape in ORIGINAL_SHAPES.items():
+        for suffix, expected in (("weights", kernel_shape), ("biases", kernel_shape[-1:])):
+            name = f"{scope}/{suffix}"
+            if name not in shapes:
+                found = ", ".join(sorted(shapes)[:12]) or "none"
+                raise VGGishWeightsError(
+                    source,
+                    f"variable '{name}' is missing (found: {found}): it does not hold VGGish's "
+                    f"weights; {WEIGHTS_HELP}.",
+                )
+            if tuple(shapes[name]) != expected:
+                raise VGGishWeightsError(
+                    source,
+                    f"variable '{name}' has shape {tuple(shapes[name])}, expected {expected}: it does "
+                    f"not hold VGGish's weights; {WEIGHTS_HELP}.",
+                )
+
+
+def check_vggish_weights(source: str | os.PathLike) -> None:
+    """Checks that `source` holds every original VGGish variable with its shape, without building VGGish.
+
+    A checkpoint is checked from its index (no tensor is read); a SavedModel
+    directory or a TF-Hub handle is loaded (a handle is downloaded into
+    `tensorflow_hub`'s cache, where `load_vggish_weights` finds it again).
+
+    Raises:
+        VGGishWeightsError: a missing path, a directory without a SavedModel,
+            a file that is not a TensorFlow checkpoint, a handle that cannot
+            be loaded (no network), or variables missing or of another shape.
+
+    Example:
+
+    >>> try:
+    ...     check_vggish_weights("no/such/vggish_model.ckpt")
+    ... except VGGishWeightsError as error:
+    ...     print(error.reason.split(";")[0])
+    no such file or directory
+    """
+    source = os.fspath(source)
+    if _source_kind(source) == "checkpoint":
+        shapes = _checkpoint_reader(source).get_variable_to_shape_map()
+    else:
+        shapes = {name: array.shape for name, array in read_saved_model_variables(source).items()}
+    _check_original_shapes(source, {name: tuple(shape) for name, shape in shapes.items()})
 
 
 def load_vggish_weights(model: keras.Model, source: str | os.PathLike) -> None:
@@ -159,22 +236,7 @@ def load_vggish_weights(model: keras.Model, source: str | os.PathLike) -> None:
     """
     source = os.fspath(source)
     arrays = read_vggish_variables(source)
+    _check_original_shapes(source, {name: tuple(array.shape) for name, array in arrays.items()})
     for layer_name, scope in ORIGINAL_SCOPES.items():
-        layer = model.get_layer(layer_name)
-        values = []
-        for suffix, variable in zip(("weights", "biases"), layer.weights):
-            name = f"{scope}/{suffix}"
-            if name not in arrays:
-                found = ", ".join(sorted(arrays)[:12]) or "none"
-                raise VGGishWeightsError(
-                    source, f"variable '{name}' is missing (found: {found})."
-                )
-            if tuple(arrays[name].shape) != tuple(variable.shape):
-                raise VGGishWeightsError(
-                    source,
-                    f"variable '{name}' has shape {arrays[name].shape}, "
-                    f"expected {tuple(variable.shape)}.",
-                )
-            values.append(arrays[name])
-        layer.set_weights(values)
+        model.get_layer(layer_name).set_weights([arrays[f"{scope}/weights"], arrays[f"{scope}/biases"]])
     logger.info("Loaded pretrained VGGish weights from %s", source)
