@@ -173,6 +173,32 @@ def job_folds(corpus: Corpus, config: DataConfig) -> list[tuple[str, Splits]]:
     return folds
 
 
+def select_fold(folds: list[tuple[str, Splits]], name: str, config: DataConfig) -> Splits:
+    """The splits of the fold named `name` among the job's `folds` (`job_folds`): `evaluate.py --fold`.
+
+    Raises:
+        DatasetError: for a name that is not a fold's, listing the fold names.
+
+    Example:
+
+    >>> select_fold([("main", splits)], "main", DataConfig()) is splits  # doctest: +SKIP
+    True
+    """
+    names = [fold_name for fold_name, _ in folds]
+    if name in names:
+        return folds[names.index(name)][1]
+    hint = (
+        " A leave-one-speaker-out job's folds come from its data flags with --protocol loso "
+        "(and --speaker-folds K if it used them); <run>/splits.csv lists them in its 'fold' column."
+        if config.protocol == "single" else
+        " <run>/splits.csv lists the folds the job used in its 'fold' column; give the data flags the job had."
+    )
+    raise DatasetError(
+        f"--fold {name}: no such fold; with --protocol {config.protocol} the data has "
+        f"{len(names)} fold{'s' if len(names) != 1 else ''}: {', '.join(names)}.{hint}"
+    )
+
+
 def _single_split(corpus: Corpus, config: DataConfig) -> Splits:
     """The one split of a `single` protocol job (checked for empty splits)."""
     kind = _split_kind(corpus, config)
