@@ -364,7 +364,8 @@ DEFAULT_JOB_SEQUENCE_LENGTH = 64
 #: 2: per-stage dropout seeds (stage 2 no longer inherits stage 1's), model-only best checkpoints.
 #: 3: per-model initial weights (`ser_keras.training.seeds`): a student and its distilled twin share them.
 #: 4: the audio probe reads the utterance statistics (log-mel + MFCC) that the heads read.
-TRAINING_FORMAT = 4
+#: 5: training speakers are normalised by their first k clips (`ser_keras.data.enrolment`), not all of them.
+TRAINING_FORMAT = 5
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def test_enrolment_is_each_speakers_first_clips_in_utterance_id_order():
         enrolment_ids(clips, -1)
 
 
-def test_fold_normalisation_draws_unseen_speakers_statistics_from_their_enrolment_clips_only(fold):
+def test_fold_normalisation_draws_every_speakers_statistics_from_its_first_clips_only(fold):
     splits, patches = fold
     result = normalize_fold(patches, splits, "enrolment", 2)
     reference = BandStatistics.of([patches[i] for i in ("t1", "t0", "t2", "t3")])
@@ -58,17 +58,22 @@ def test_fold_normalisation_draws_unseen_speakers_statistics_from_their_enrolmen
     for utterance_id in patches:
         if utterance_id != "x3":
             np.testing.assert_array_equal(again.patches[utterance_id], result.patches[utterance_id])
-    # A training clip: its speaker's training clips only.
+    # A training clip: by its speaker's first k training clips, as a deployed speaker is (trained on, not held out).
     own = BandStatistics.of([patches["t1"], patches["t0"]])
     np.testing.assert_allclose(result.patches["t0"], normalize_patches(patches["t0"], own, reference), atol=1e-6)
+    first_only = normalize_fold(patches, splits, "enrolment", 1)
+    assert first_only.enrolment == {"v0", "x0"}
+    np.testing.assert_allclose(
+        first_only.patches["t1"], normalize_patches(patches["t1"], BandStatistics.of([patches["t0"]]), reference), atol=1e-6
+    )
 
 
 def test_no_enrolment_leaves_unseen_speakers_as_they_are_and_all_clips_is_the_transductive_rule(fold):
     splits, patches = fold
     none = normalize_fold(patches, splits, "enrolment", 0)
     assert not none.enrolment
-    np.testing.assert_array_equal(none.patches["x3"], patches["x3"])
-    assert not np.allclose(none.patches["t0"], patches["t0"])
+    for utterance_id in ("x3", "t0", "v1"):  # k = 0: no speaker has statistics, training speakers neither
+        np.testing.assert_array_equal(none.patches[utterance_id], patches[utterance_id])
     transductive = normalize_fold(patches, splits, "all-clips", 2)
     assert not transductive.enrolment
     speakers = {item.utterance_id: item.speaker for split in splits for item in split}

@@ -9,9 +9,9 @@ sees log-mel values in their usual range:
     x' = (x - mean_speaker) / std_speaker * std_reference + mean_reference
 
 Which clips give a speaker's statistics is `ser_keras.data.enrolment`'s rule
-(`normalize_fold`): a training speaker's own training clips; a validation or
-test speaker's first k clips (its enrolment set, then not scored), or all of
-its clips in the transductive `"all-clips"` mode. Clips without a speaker are
+(`normalize_fold`): every speaker's first k clips of its split (a validation
+or test speaker's enrolment set, then not scored), or all of its clips in the
+transductive `"all-clips"` mode. Clips without a speaker are
 left as they are, and so is a fold with fewer than two speakers.
 
 Example:
@@ -190,17 +190,18 @@ def normalize_fold(
 ) -> FoldNormalization:
     """Speaker-normalised patches of one fold, with statistics drawn as a deployment can draw them.
 
-    Training speakers: statistics of their own training clips. Validation and
-    test speakers, per split: the first `enrolment_clips` clips of each speaker
-    (sorted by utterance id; `ser_keras.data.enrolment`), which are returned in
-    `enrolment` for the job to leave unscored; with `mode="all-clips"` every
-    clip of the speaker in every split instead (transductive).
+    Every speaker, per split: statistics of its first `enrolment_clips` clips
+    (sorted by utterance id; `ser_keras.data.enrolment`), so the models train
+    on clips normalised as a deployed speaker's are; the validation and test
+    speakers' enrolment clips are returned in `enrolment` for the job to leave
+    unscored (a training speaker's are trained on). With `mode="all-clips"`
+    every clip of the speaker in every split instead (transductive).
 
     Args:
         patches: utterance id -> log-mel patches `[N, 96, 64]` of every clip.
         splits: the fold's `Splits` (items with `utterance_id` and `speaker`).
         mode: `"enrolment"` or `"all-clips"`.
-        enrolment_clips: k, per validation or test speaker (0: their clips stay as they are).
+        enrolment_clips: k, per speaker (0: every clip stays as it is).
 
     Example:
 
@@ -211,6 +212,8 @@ def normalize_fold(
     >>> fold = normalize_fold(patches, Splits(items[:2], [], items[2:]), "enrolment", 1)
     >>> sorted(fold.enrolment), float(fold.patches["d"][0, 0, 0])  # d: (9 - 5) / 0.001 * 1 + 2
     (['c'], 4002.0)
+    >>> float(fold.patches["b"][0, 0, 0])  # b, a training clip: by s1's first clip a, (3 - 1) / 0.001 * 1 + 2
+    2002.0
     """
     items = [item for split in splits for item in split if item.utterance_id in patches]
     if len({item.speaker for item in items if item.speaker}) < 2:
@@ -223,7 +226,7 @@ def normalize_fold(
     for index, group in enumerate(groups):
         pairs = [(item.utterance_id, item.speaker) for item in group]
         is_training = mode != ALL_CLIPS and index == 0
-        chosen = clips_by_speaker(pairs) if is_training else statistics_clips(pairs, mode, enrolment_clips)
+        chosen = statistics_clips(pairs, mode, enrolment_clips)
         if not is_training and mode != ALL_CLIPS:
             enrolment.update(utterance_id for ids in chosen.values() for utterance_id in ids)
         statistics = {speaker: BandStatistics.of([patches[i] for i in ids]) for speaker, ids in chosen.items()}

@@ -292,8 +292,8 @@ def _speaker_normalization(
         )
     else:
         logger.info(
-            "Speaker normalisation: training speakers by their training clips; each validation and test "
-            "speaker by its first %d clips (%d enrolment clips, not scored).",
+            "Speaker normalisation: each speaker by its first %d clips of its split (training speakers' are "
+            "trained on; the validation and test speakers' %d enrolment clips are not scored).",
             recipe.enrolment_clips, len(normalization.enrolment),
         )
     for name, items in (("validation", splits.validation), ("test", splits.test)):
