@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -146,6 +147,10 @@ def run_job_command(
         parser.error(str(error))
 
     try:
+        from ser_keras.training.strategy import TF_CONFIG_VARIABLE, get_strategy
+
+        if os.environ.get(TF_CONFIG_VARIABLE):
+            get_strategy()  # a worker's collective runtime starts before the sources' checks run TensorFlow
         check_model_sources(config)
         from ser_keras.experiment.runner import run_distill_job
 

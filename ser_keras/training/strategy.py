@@ -39,11 +39,16 @@ logger = logging.getLogger(__name__)
 TF_CONFIG_VARIABLE = "TF_CONFIG"
 
 
+#: The process's multi-worker strategy: its collective runtime starts once, before other TensorFlow work.
+_multi_worker_strategy: tf.distribute.Strategy | None = None
+
+
 def get_strategy() -> tf.distribute.Strategy:
     """The strategy for this process: multi-worker, multi-GPU or CPU mirrored.
 
     Call it before any other TensorFlow work in a multi-worker job (the
-    collective runtime must start first).
+    collective runtime must start first); there every later call returns the
+    same strategy (a job run once per seed, say).
 
     Example:
 
@@ -52,13 +57,15 @@ def get_strategy() -> tf.distribute.Strategy:
     ...     distiller = Distiller(teacher, student)
     ...     distiller.compile(optimizer="sgd")
     """
+    global _multi_worker_strategy
     if os.environ.get(TF_CONFIG_VARIABLE):
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        logger.info(
-            "TF_CONFIG is set: MultiWorkerMirroredStrategy with %d replicas in sync.",
-            strategy.num_replicas_in_sync,
-        )
-        return strategy
+        if _multi_worker_strategy is None:
+            _multi_worker_strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            logger.info(
+                "TF_CONFIG is set: MultiWorkerMirroredStrategy with %d replicas in sync.",
+                _multi_worker_strategy.num_replicas_in_sync,
+            )
+        return _multi_worker_strategy
     gpus = tf.config.list_logical_devices("GPU")
     devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
     strategy = tf.distribute.MirroredStrategy(devices=devices)
