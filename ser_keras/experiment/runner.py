@@ -589,7 +589,7 @@ def _run_fold(
         FoldData(fold_name, splits, fold_log_dir, label_names), config.recipe, preprocessor,
         audio.embeddings if audio else None, strategy,
         pooling=config.model.pooling_kind, modality=config.model.modality,
-        audio_statistics=clip_statistics(patches) if patches is not None and config.model.audio_statistics else None,
+        audio_statistics=clip_statistics(patches) if patches and config.model.audio_statistics else None,
     )
     fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer, *digests)
     teacher = _train_teacher(fold)
