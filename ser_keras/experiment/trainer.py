@@ -39,9 +39,19 @@ from ser_keras.config import Recipe, StageConfig
 from ser_keras.data import Splits, make_dataset
 from ser_keras.data.pipeline import Preprocessor
 from ser_keras.experiment.audio_stage import AudioBranch
-from ser_keras.models import AUDIO_STATISTICS, SERModels, build_ser_models, set_statistics_standardization
+from ser_keras.models import (
+    AUDIO_STATISTICS,
+    SERModels,
+    build_ser_models,
+    set_statistics_standardization,
+)
 from ser_keras.models.fusion import TEXT_FEATURES, default_pooling
-from ser_keras.training import Distiller, classification_metrics, confusion_matrix, predict_classes
+from ser_keras.training import (
+    Distiller,
+    classification_metrics,
+    confusion_matrix,
+    predict_classes,
+)
 from ser_keras.training.classifier import build_classifier
 from ser_keras.training.seeds import seed_model_weights
 from ser_keras.training.stages import make_optimizer, run_stage

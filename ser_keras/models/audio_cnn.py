@@ -83,6 +83,23 @@ class BandStandardization(layers.Layer):
     def call(self, inputs):
         return (inputs - self.mean) / self.std
 
+    def set_statistics(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sets the mean and std (floored at 1e-3) to those of `values` `[N, D]`, per column; returns them.
+
+        Example:
+
+        >>> layer = BandStandardization()
+        >>> layer.build((None, 2))
+        >>> [value.tolist() for value in layer.set_statistics(np.array([[0.0, 1.0], [2.0, 1.0]]))]
+        [[1.0, 1.0], [1.0, 0.0010000000474974513]]
+        """
+        values = np.asarray(values, np.float64)
+        mean = values.mean(axis=0).astype(np.float32)
+        std = np.maximum(values.std(axis=0), 1e-3).astype(np.float32)
+        self.mean.assign(mean)
+        self.std.assign(std)
+        return mean, std
+
 
 @keras.saving.register_keras_serializable(package="ser_keras")
 class PatchStatistics(layers.Layer):
@@ -183,9 +200,4 @@ def set_band_statistics(encoder: keras.Model, patches: np.ndarray) -> tuple[np.n
     >>> round(float(mean.mean()), 1), round(float(std.mean()), 1)
     (3.0, 2.0)
     """
-    values = np.asarray(patches, np.float64).reshape(-1, patches.shape[-1])
-    mean, std = values.mean(axis=0), np.maximum(values.std(axis=0), 1e-3)
-    layer = encoder.get_layer(STANDARDIZATION_LAYER)
-    layer.mean.assign(mean.astype(np.float32))
-    layer.std.assign(std.astype(np.float32))
-    return mean.astype(np.float32), std.astype(np.float32)
+    return encoder.get_layer(STANDARDIZATION_LAYER).set_statistics(np.reshape(patches, (-1, patches.shape[-1])))

@@ -41,7 +41,11 @@ from ser_keras.modalities import (  # noqa: F401  (re-exported: the choices are 
     uses_text,
 )
 from ser_keras.models.audio_cnn import BandStandardization
-from ser_keras.models.layers import ConcatenateSequences, MaskedPooling, MaskedSelfAttentionBlock
+from ser_keras.models.layers import (
+    ConcatenateSequences,
+    MaskedPooling,
+    MaskedSelfAttentionBlock,
+)
 
 #: Input and output names shared by the data pipeline, the models and the trainer.
 TOKEN_IDS = "token_ids"
@@ -179,8 +183,5 @@ def set_statistics_standardization(head: keras.Model, statistics: np.ndarray) ->
     >>> head.get_layer(STATISTICS_STANDARDIZATION).mean.numpy().tolist()
     [1.0, 2.0, 3.0]
     """
-    values = np.asarray(statistics, np.float64)
-    layer = head.get_layer(STATISTICS_STANDARDIZATION)
-    layer.mean.assign(values.mean(axis=0).astype(np.float32))
-    layer.std.assign(np.maximum(values.std(axis=0), 1e-3).astype(np.float32))
+    head.get_layer(STATISTICS_STANDARDIZATION).set_statistics(statistics)
 
