@@ -130,10 +130,7 @@ def corpus_label_names(name: str, label_subset: str = "full") -> tuple[str, ...]
     """
     if _known_name(name) == MELD_NAME:
         return meld_label_set(label_subset)
-    try:
-        return corpus_convention(name).label_set(label_subset)
-    except ValueError as error:
-        raise DatasetError(str(error)) from None
+    return corpus_convention(name).label_set(label_subset)
 
 
 def corpus_from_files(

@@ -54,6 +54,9 @@ FOUR_CLASS_LABELS: tuple[str, ...] = DEFAULT_LABELS
 #: The reason a badly named file has in the skip report.
 UNRECOGNISED_NAME = "unrecognised file name"
 
+#: The reason a second clip or row with the same utterance id has in the skip report.
+DUPLICATE_ID = "duplicate utterance id"
+
 
 class FileNameError(ValueError):
     """A file name that does not follow its corpus' naming convention.
@@ -135,7 +138,7 @@ class CorpusConvention:
                 "4class" (`FOUR_CLASS_LABELS`: angry, happy, sad, neutral).
 
         Raises:
-            ValueError: for another subset name.
+            DatasetError: for another subset name.
 
         Example:
 
@@ -143,42 +146,84 @@ class CorpusConvention:
         >>> EMODB.label_set("full")
         ('angry', 'bored', 'disgust', 'fearful', 'happy', 'sad', 'neutral')
         """
-        if label_subset == "full":
-            return self.label_names
-        if label_subset == "4class":
-            return FOUR_CLASS_LABELS
-        raise ValueError(
-            f"`label_subset` must be one of {list(LABEL_SUBSETS)}; got {label_subset!r}."
-        )
+        return subset_labels(self.label_names, label_subset)
 
 
-def match_name(pattern: re.Pattern[str], stem: str, layout: str) -> re.Match[str]:
-    """Matches a file stem against a convention's pattern.
+def subset_labels(label_names: Sequence[str], label_subset: str = "full") -> tuple[str, ...]:
+    """The label names of a subset of a corpus' labels, in class-id order (every reader's subset check).
 
     Args:
-        pattern: the compiled pattern of the whole stem.
-        stem: the file name without extension.
-        layout: the expected layout for the message, e.g. "SSTTTEV".
+        label_names: the corpus' full label set, in its class-id order.
+        label_subset: "full" (`label_names`) or "4class" (`FOUR_CLASS_LABELS`).
 
     Raises:
-        FileNameError: when the stem does not match.
+        DatasetError: for another subset name.
 
     Example:
 
-    >>> match_name(re.compile(r"(\\d{2})x"), "12x", "NNx").group(1)
-    '12'
-    >>> match_name(re.compile(r"(\\d{2})x"), "1x", "NNx")
+    >>> subset_labels(("calm", "angry", "happy", "sad", "neutral"), "4class")
+    ('angry', 'happy', 'sad', 'neutral')
+    >>> subset_labels(("calm",), "7class")
     Traceback (most recent call last):
     ...
-    ser_keras.data.corpora.base.FileNameError: '1x' does not have the layout NNx
+    ser_keras.data.errors.DatasetError: `label_subset` must be one of ['full', '4class']; got '7class'.
     """
-    found = pattern.fullmatch(stem)
-    if found is None:
-        raise FileNameError(f"'{stem}' does not have the layout {layout}")
-    return found
+    if label_subset == "full":
+        return tuple(label_names)
+    if label_subset == "4class":
+        return FOUR_CLASS_LABELS
+    raise DatasetError(f"`label_subset` must be one of {list(LABEL_SUBSETS)}; got {label_subset!r}.")
 
 
-def lookup_code(code: str, table: Mapping[str, str] | Sequence[str], part: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class NameLayout:
+    r"""A file-name convention's layout: the pattern of a whole stem and the codes its fields may take.
+
+    Args:
+        layout: the layout for messages, e.g. "SSTTTEV".
+        pattern: the pattern of the whole stem, one named group per field.
+        codes: group -> `(part, table)`, checked in this order by `lookup_code`
+            (`part` names the field in messages; `table` maps each valid code
+            to its meaning or lists the valid codes). A group without an entry
+            is taken as the pattern matched it.
+
+    Example:
+
+    >>> layout = NameLayout("NNx", re.compile(r"(?P<speaker>\d\d)(?P<emotion>[a-z])"),
+    ...                     {"speaker": ("speaker", ("01", "02")), "emotion": ("emotion", {"a": "angry"})})
+    >>> layout.read("02a")
+    {'speaker': '02', 'emotion': 'angry'}
+    >>> layout.read("1a")
+    Traceback (most recent call last):
+    ...
+    ser_keras.data.corpora.base.FileNameError: '1a' does not have the layout NNx
+    >>> layout.read("03a")
+    Traceback (most recent call last):
+    ...
+    ser_keras.data.corpora.base.FileNameError: speaker '03' is not one of 01, 02
+    """
+
+    layout: str
+    pattern: re.Pattern[str]
+    codes: Mapping[str, tuple[str, Mapping[str, str | None] | Sequence[str]]]
+
+    def read(self, stem: str) -> dict[str, str | None]:
+        """Each field of a file stem: its meaning (its code for a table of codes, or an unchecked field).
+
+        Raises:
+            FileNameError: when the stem does not have the layout, or naming
+                the first field (in `codes` order) whose code is not valid.
+        """
+        found = self.pattern.fullmatch(stem)
+        if found is None:
+            raise FileNameError(f"'{stem}' does not have the layout {self.layout}")
+        fields: dict[str, str | None] = found.groupdict()
+        for group, (part, table) in self.codes.items():
+            fields[group] = lookup_code(fields[group], table, part)
+        return fields
+
+
+def lookup_code(code: str, table: Mapping[str, str | None] | Sequence[str], part: str) -> str | None:
     """The meaning of one code of a file name; the code itself when `table` is a sequence.
 
     A long table (more than 12 codes) is shown as its first and last code.
@@ -273,10 +318,7 @@ def build_corpus(
     >>> corpus[0].label, corpus[0].gender, corpus[0].text
     ('calm', 'F', 'Kids are talking by the door.')
     """
-    try:
-        labels = convention.label_set(label_subset)
-    except ValueError as error:
-        raise DatasetError(str(error)) from None
+    labels = convention.label_set(label_subset)
     report = SkipReport(strict=strict)
     utterances: list[Utterance] = []
     first_file: dict[str, str] = {}
@@ -304,15 +346,8 @@ def build_corpus(
         if parsed.label not in labels:
             dropped[parsed.label] += 1
             continue
-        if stem in first_file:
-            report.skip(
-                shown,
-                "duplicate utterance id",
-                path,
-                f"'{stem}' is already read from {first_file[stem]}",
-            )
+        if is_duplicate(report, first_file, stem, shown, path):
             continue
-        first_file[stem] = shown
         utterances.append(
             Utterance(
                 utterance_id=stem,
@@ -333,6 +368,28 @@ def build_corpus(
         )
     _log_counts(convention, corpus, total, left_out, dropped)
     return corpus
+
+
+def is_duplicate(report: SkipReport, first_seen: dict[str, str], utterance_id: str, where: str, path: str) -> bool:
+    """Whether `utterance_id` was read before (every reader's duplicate check).
+
+    A repeated id is listed in the skip report as "duplicate utterance id",
+    naming where the first one was read (strict mode: a `DatasetError`); a new
+    one is recorded in `first_seen` as read from `where`.
+
+    Example:
+
+    >>> report, seen = SkipReport(), {}
+    >>> is_duplicate(report, seen, "a", "x/a.wav", "x/a.wav"), is_duplicate(report, seen, "a", "y/a.wav", "y/a.wav")
+    (False, True)
+    >>> report.items[0].item_id, report.items[0].reason
+    ('y/a.wav', 'duplicate utterance id')
+    """
+    if utterance_id in first_seen:
+        report.skip(where, DUPLICATE_ID, path, f"'{utterance_id}' is already read from {first_seen[utterance_id]}")
+        return True
+    first_seen[utterance_id] = where
+    return False
 
 
 def _log_counts(

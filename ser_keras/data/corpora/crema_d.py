@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from ser_keras.data.corpora.base import CorpusConvention, ParsedName, lookup_code, match_name
+from ser_keras.data.corpora.base import CorpusConvention, NameLayout, ParsedName
 
 #: Emotion code -> label name.
 CREMA_D_EMOTIONS: dict[str, str] = {
@@ -50,10 +50,14 @@ CREMA_D_LABELS: tuple[str, ...] = tuple(CREMA_D_EMOTIONS.values())
 #: The emotion levels (LO low, MD medium, HI high, XX unspecified).
 CREMA_D_LEVELS: tuple[str, ...] = ("LO", "MD", "HI", "XX")
 
-_ACTORS: tuple[str, ...] = tuple(str(actor) for actor in range(1001, 1092))
-_LAYOUT = "AAAA_SSS_EEE_LL"
-_PATTERN = re.compile(
-    r"(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<level>[A-Z]{2})"
+_NAME = NameLayout(
+    "AAAA_SSS_EEE_LL",
+    re.compile(r"(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<level>[A-Z]{2})"),
+    {
+        "actor": ("actor", tuple(str(actor) for actor in range(1001, 1092))),
+        "emotion": ("emotion", CREMA_D_EMOTIONS),
+        "level": ("level", CREMA_D_LEVELS),
+    },
 )
 
 
@@ -74,11 +78,8 @@ def parse_crema_d_name(stem: str) -> ParsedName:
     ser_keras.data.corpora.base.FileNameError: emotion 'CAL' is not one of ANG, DIS, FEA, HAP, \
 NEU, SAD
     """
-    found = match_name(_PATTERN, stem, _LAYOUT)
-    actor = lookup_code(found["actor"], _ACTORS, "actor")
-    label = lookup_code(found["emotion"], CREMA_D_EMOTIONS, "emotion")
-    lookup_code(found["level"], CREMA_D_LEVELS, "level")
-    return ParsedName(speaker=actor, label=label)
+    fields = _NAME.read(stem)
+    return ParsedName(speaker=fields["actor"], label=fields["emotion"])
 
 
 #: The CREMA-D convention, registered as "crema-d".

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from ser_keras.data.corpora.base import CorpusConvention, ParsedName, lookup_code, match_name
+from ser_keras.data.corpora.base import CorpusConvention, NameLayout, ParsedName
 
 #: Emotion letter -> label name, in the corpus' documented order.
 EMODB_EMOTIONS: dict[str, str] = {
@@ -67,8 +67,15 @@ EMODB_TEXT_CODES: tuple[str, ...] = tuple(
     "a01 a02 a04 a05 a07 b01 b02 b03 b09 b10".split()
 )
 
-_LAYOUT = "SSTTTEV"
-_PATTERN = re.compile(r"(?P<speaker>\d\d)(?P<text>[ab]\d\d)(?P<emotion>[A-Z])(?P<version>[a-z])")
+_NAME = NameLayout(
+    "SSTTTEV",
+    re.compile(r"(?P<speaker>\d\d)(?P<text>[ab]\d\d)(?P<emotion>[A-Z])(?P<version>[a-z])"),
+    {
+        "speaker": ("speaker", tuple(EMODB_SPEAKERS)),
+        "text": ("text code", EMODB_TEXT_CODES),
+        "emotion": ("emotion letter", EMODB_EMOTIONS),
+    },
+)
 
 
 def parse_emodb_name(stem: str) -> ParsedName:
@@ -88,11 +95,8 @@ def parse_emodb_name(stem: str) -> ParsedName:
     ser_keras.data.corpora.base.FileNameError: text code 'a03' is not one of a01, a02, a04, \
 a05, a07, b01, b02, b03, b09, b10
     """
-    found = match_name(_PATTERN, stem, _LAYOUT)
-    gender = lookup_code(found["speaker"], EMODB_SPEAKERS, "speaker")
-    lookup_code(found["text"], EMODB_TEXT_CODES, "text code")
-    label = lookup_code(found["emotion"], EMODB_EMOTIONS, "emotion letter")
-    return ParsedName(speaker=found["speaker"], label=label, gender=gender)
+    fields = _NAME.read(stem)
+    return ParsedName(speaker=fields["speaker"], label=fields["emotion"], gender=EMODB_SPEAKERS[fields["speaker"]])
 
 
 #: The EmoDB convention, registered as "emodb".

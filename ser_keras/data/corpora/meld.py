@@ -81,7 +81,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from ser_keras.data.corpora.base import FOUR_CLASS_LABELS, LABEL_SUBSETS
+from ser_keras.data.corpora.base import is_duplicate, subset_labels
 from ser_keras.data.errors import DatasetError
 from ser_keras.data.records import SPLIT_NAMES, Corpus, Utterance
 from ser_keras.data.skip_report import SkipReport
@@ -209,13 +209,7 @@ def meld_label_set(label_subset: str = "full") -> tuple[str, ...]:
     >>> meld_label_set()
     ('neutral', 'surprise', 'fear', 'sadness', 'joy', 'disgust', 'anger')
     """
-    if label_subset == "full":
-        return MELD_LABELS
-    if label_subset == "4class":
-        return FOUR_CLASS_LABELS
-    raise DatasetError(
-        f"`label_subset` must be one of {list(LABEL_SUBSETS)}; got {label_subset!r}."
-    )
+    return subset_labels(MELD_LABELS, label_subset)
 
 
 def meld_utterance_id(split: str, dialogue_id: str, utterance_id: str) -> str:
@@ -290,15 +284,8 @@ def read_meld(
             if not utterance.text:
                 report.skip(utterance.utterance_id, "empty utterance", path, f"{where}: 'Utterance' is empty")
                 continue
-            if utterance.utterance_id in first_row:
-                report.skip(
-                    where,
-                    "duplicate utterance id",
-                    path,
-                    f"'{utterance.utterance_id}' is already read from {first_row[utterance.utterance_id]}",
-                )
+            if is_duplicate(report, first_row, utterance.utterance_id, where, path):
                 continue
-            first_row[utterance.utterance_id] = where
             utterances.append(dataclasses.replace(utterance, label=label))
         if unknown:
             raise DatasetError(_unknown_emotions_message(path, unknown))

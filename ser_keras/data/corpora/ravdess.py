@@ -39,9 +39,8 @@ import re
 from ser_keras.data.corpora.base import (
     CorpusConvention,
     FileNameError,
+    NameLayout,
     ParsedName,
-    lookup_code,
-    match_name,
 )
 
 #: Emotion code -> label name.
@@ -68,11 +67,21 @@ RAVDESS_SENTENCES: dict[str, str] = {
 #: Vocal channel code -> None for speech (kept) or why the clip is left out.
 _VOCAL_CHANNELS: dict[str, str | None] = {"01": None, "02": "song"}
 _TWO_LEVELS: tuple[str, ...] = ("01", "02")
-_ACTORS: tuple[str, ...] = tuple(f"{actor:02d}" for actor in range(1, 25))
-_LAYOUT = "MM-VV-EE-II-SS-RR-AA"
-_PATTERN = re.compile(
-    r"(?P<modality>\d\d)-(?P<channel>\d\d)-(?P<emotion>\d\d)-(?P<intensity>\d\d)"
-    r"-(?P<statement>\d\d)-(?P<repetition>\d\d)-(?P<actor>\d\d)"
+_NAME = NameLayout(
+    "MM-VV-EE-II-SS-RR-AA",
+    re.compile(
+        r"(?P<modality>\d\d)-(?P<channel>\d\d)-(?P<emotion>\d\d)-(?P<intensity>\d\d)"
+        r"-(?P<statement>\d\d)-(?P<repetition>\d\d)-(?P<actor>\d\d)"
+    ),
+    {
+        "modality": ("modality", ("03",)),
+        "actor": ("actor", tuple(f"{actor:02d}" for actor in range(1, 25))),
+        "channel": ("vocal channel", _VOCAL_CHANNELS),
+        "emotion": ("emotion", RAVDESS_EMOTIONS),
+        "intensity": ("intensity", _TWO_LEVELS),
+        "statement": ("statement", RAVDESS_SENTENCES),
+        "repetition": ("repetition", _TWO_LEVELS),
+    },
 )
 
 
@@ -94,22 +103,15 @@ def parse_ravdess_name(stem: str) -> ParsedName:
     ...
     ser_keras.data.corpora.base.FileNameError: neutral (emotion 01) has no strong intensity (02)
     """
-    found = match_name(_PATTERN, stem, _LAYOUT)
-    lookup_code(found["modality"], ("03",), "modality")
-    actor = lookup_code(found["actor"], _ACTORS, "actor")
-    left_out = lookup_code(found["channel"], _VOCAL_CHANNELS, "vocal channel")
-    label = lookup_code(found["emotion"], RAVDESS_EMOTIONS, "emotion")
-    intensity = lookup_code(found["intensity"], _TWO_LEVELS, "intensity")
-    text = lookup_code(found["statement"], RAVDESS_SENTENCES, "statement")
-    lookup_code(found["repetition"], _TWO_LEVELS, "repetition")
-    if label == "neutral" and intensity == "02":
+    fields = _NAME.read(stem)
+    if fields["emotion"] == "neutral" and fields["intensity"] == "02":
         raise FileNameError("neutral (emotion 01) has no strong intensity (02)")
     return ParsedName(
-        speaker=actor,
-        label=label,
-        gender="M" if int(actor) % 2 else "F",
-        text=text,
-        left_out=left_out,
+        speaker=fields["actor"],
+        label=fields["emotion"],
+        gender="M" if int(fields["actor"]) % 2 else "F",
+        text=fields["statement"],
+        left_out=fields["channel"],
     )
 
 
