@@ -190,6 +190,54 @@ def test_label_map_must_map_into_the_label_set(iemocap_root):
         read_iemocap(iemocap_root, label_map={"exc": "excited"})
 
 
+@pytest.mark.parametrize(
+    ("label_map", "labels", "counts"),
+    [
+        ("", None, {"angry": 20, "happy": 20, "sad": 19, "neutral": 19}),
+        # a code as the new name means that code's class
+        ("exc=hap", None, {"angry": 20, "happy": 20, "sad": 19, "neutral": 19}),
+        ("fru=ang", None, {"angry": 30, "happy": 20, "sad": 19, "neutral": 19}),
+        ("fru=angry", None, {"angry": 30, "happy": 20, "sad": 19, "neutral": 19}),
+        ("exc=excited", None, {"angry": 20, "happy": 10, "sad": 19, "neutral": 19, "excited": 10}),
+        ("hap=joy", None, {"angry": 20, "joy": 10, "sad": 19, "neutral": 19, "happy": 10}),
+        # a class name renames or merges the class, as on every other corpus (README's two-class example)
+        ("happy=joy", None, {"angry": 20, "joy": 20, "sad": 19, "neutral": 19}),
+        ("angry=negative,sad=negative,happy=other,neutral=other", None, {"negative": 39, "other": 39}),
+        # each clip is mapped once (by its code if given, else by its class): a swap swaps
+        ("sad=happy,happy=sad", None, {"angry": 20, "sad": 20, "happy": 19, "neutral": 19}),
+        ("fru=ang", ("neutral", "sad", "happy", "angry"), {"neutral": 19, "sad": 19, "happy": 20, "angry": 30}),
+    ],
+)
+def test_label_map_maps_iemocap_codes_and_class_names(iemocap_root, label_map, labels, counts):
+    from ser_keras.config import DataConfig
+    from ser_keras.experiment.data import load_corpus
+    from ser_keras.labels import parse_label_map
+
+    mapping = tuple(parse_label_map(label_map).items()) if label_map else ()
+    config = DataConfig(dataset="iemocap", data_dir=str(iemocap_root), label_map=mapping, labels=labels)
+    corpus = load_corpus(config)
+    assert corpus.label_names == tuple(counts) and corpus.counts("label") == counts
+    frustrated = {item.utterance_id for item in corpus if item.utterance_id.endswith("_M002")}  # fru in every dialog
+    assert bool(frustrated) == ("fru" in label_map)
+
+
+@pytest.mark.parametrize(
+    ("label_map", "message"),
+    [
+        ("exec=happy", "exec: on IEMOCAP an old name is a label code .*fru.* or a class name"),
+        ("exc=fru", "exc=fru: IEMOCAP drops the code 'fru'"),
+    ],
+)
+def test_label_map_on_iemocap_refuses_unknown_names(iemocap_root, label_map, message):
+    from ser_keras.config import DataConfig
+    from ser_keras.experiment.data import load_corpus
+    from ser_keras.labels import parse_label_map
+
+    config = DataConfig(dataset="iemocap", data_dir=str(iemocap_root), label_map=tuple(parse_label_map(label_map).items()))
+    with pytest.raises(DatasetError, match=message):
+        load_corpus(config)
+
+
 def test_malformed_evaluation_line_is_skipped(tmp_path):
     session_dir = tmp_path / "Session1"
     write_dialog(session_dir, "Ses01F_impro01", ["neu", "sad"])

@@ -47,6 +47,9 @@ IEMOCAP_LABEL_MAP: dict[str, str] = {
     "neu": "neutral",
 }
 
+#: Every label code of IEMOCAP's evaluation files (those outside `IEMOCAP_LABEL_MAP` are dropped by default).
+IEMOCAP_CODES: tuple[str, ...] = ("ang", "hap", "exc", "sad", "neu", "fru", "sur", "fea", "dis", "oth", "xxx")
+
 _SESSION_DIR = re.compile(r"^Session(\d+)$")
 _TRANSCRIPT_LINE = re.compile(r"^(?P<id>\S+)\s+\[[\d.]+-[\d.]+\]:\s?(?P<text>.*)$")
 
@@ -124,6 +127,66 @@ def read_iemocap(
     corpus = Corpus(utterances, label_names, report)
     _log_counts(corpus, dropped_labels)
     return corpus
+
+
+def iemocap_label_map(label_map: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """IEMOCAP label code -> label name under a user's `--label-map`, and the label set's order.
+
+    A key of `label_map` is either an IEMOCAP label code (`IEMOCAP_CODES`),
+    which maps the clips of that code, a dropped one included (`fru=angry`
+    adds frustration to angry, `exc=excited` keeps excited apart), or one of
+    the four class names, which renames or merges that class as on any other
+    corpus (`happy=joy`; `angry=negative,sad=negative,happy=other,neutral=other`).
+    Each clip is mapped once: by its code when the code is a key, otherwise by
+    its class name. A new name that is a label code means the class of that
+    code's clips (`exc=hap` = `exc=happy`, `fru=ang` = `fru=angry`).
+
+    Returns:
+        The code map for `read_iemocap` and the label names in their order:
+        the four classes' names in angry, happy, sad, neutral order, then the
+        other names alphabetically.
+
+    Raises:
+        DatasetError: for a key that is neither a label code nor a class name,
+            or a new name that is a code the map leaves dropped.
+
+    Example:
+
+    >>> codes, names = iemocap_label_map({"exc": "hap", "fru": "ang"})
+    >>> codes["exc"], codes["fru"], names
+    ('happy', 'angry', ('angry', 'happy', 'sad', 'neutral'))
+    >>> iemocap_label_map({"angry": "negative", "sad": "negative", "happy": "other", "neutral": "other"})[1]
+    ('negative', 'other')
+    >>> iemocap_label_map({"exc": "excited"})[1]
+    ('angry', 'happy', 'sad', 'neutral', 'excited')
+    """
+    unknown = sorted(set(label_map) - set(IEMOCAP_CODES) - set(DEFAULT_LABELS))
+    if unknown:
+        raise DatasetError(
+            f"--label-map {', '.join(unknown)}: on IEMOCAP an old name is a label code "
+            f"({', '.join(IEMOCAP_CODES)}) or a class name ({', '.join(DEFAULT_LABELS)})."
+        )
+
+    def name_of(code: str, seen: frozenset[str] = frozenset()) -> str | None:
+        if code in label_map and code not in seen:
+            new = label_map[code]
+            return name_of(new, seen | {code}) if new in IEMOCAP_CODES else new
+        if code not in IEMOCAP_LABEL_MAP:
+            return None
+        return label_map.get(IEMOCAP_LABEL_MAP[code], IEMOCAP_LABEL_MAP[code])
+
+    codes = {}
+    for code in IEMOCAP_CODES:
+        name = name_of(code)
+        if name is None and code in label_map:
+            raise DatasetError(
+                f"--label-map {code}={label_map[code]}: IEMOCAP drops the code '{label_map[code]}'; "
+                f"give a class name, or map '{label_map[code]}' too."
+            )
+        if name is not None:
+            codes[code] = name
+    first = tuple(dict.fromkeys(codes[code] for code in ("ang", "hap", "sad", "neu")))
+    return codes, first + tuple(sorted(set(codes.values()) - set(first)))
 
 
 def _session_dirs(root: Path) -> list[tuple[int, Path]]:

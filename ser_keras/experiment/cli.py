@@ -227,7 +227,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
                            "corpus's documented order; for a manifest, IEMOCAP's four first in angry,happy,sad,neutral "
                            "order, then the others alphabetically)")
     data.add_argument("--label-map", type=_argument_type(parse_label_map), default={}, metavar="OLD=NEW,...",
-                      help="rename labels before anything else; two old names mapped to one merge (e.g. exc=happy)")
+                      help="rename labels before anything else; two old names mapped to one merge (e.g. exc=happy); "
+                           "on IEMOCAP an old name is a label code (fru=angry) or a class name (happy=joy)")
     data.add_argument("--label-subset", choices=LABEL_SUBSETS, default="full",
                       help="a public corpus's classes: all of them, or angry/happy/sad/neutral (default: full)")
     data.add_argument("--split", choices=SPLITS, default="auto",

@@ -13,11 +13,11 @@ import logging
 import os
 
 from ser_keras.config import DEMO_MANIFEST, DataConfig
-from ser_keras.data import IEMOCAP_LABEL_MAP, Corpus, Splits, make_splits, read_iemocap, read_manifest
+from ser_keras.data import Corpus, Splits, make_splits, read_iemocap, read_manifest
 from ser_keras.data.corpora import CORPUS_NAMES, read_corpus
+from ser_keras.data.iemocap import iemocap_label_map
 from ser_keras.data.label_sets import check_fold_labels, check_label_set, relabel
 from ser_keras.data.splits import speaker_folds
-from ser_keras.labels import label_order
 from ser_keras.data.errors import DatasetError
 from ser_keras.models.fusion import uses_audio, uses_text
 
@@ -79,10 +79,9 @@ def load_corpus(config: DataConfig) -> Corpus:
     864
     """
     if config.dataset == "iemocap":
-        label_map = {**IEMOCAP_LABEL_MAP, **config.label_mapping}
+        label_map, label_names = iemocap_label_map(config.label_mapping)
         corpus = read_iemocap(
-            config.data_dir, strict=config.strict, label_map=label_map,
-            label_names=config.labels or label_order(label_map.values()),
+            config.data_dir, strict=config.strict, label_map=label_map, label_names=config.labels or label_names
         )
         check_label_set(corpus, config.data_dir)
     elif config.dataset in CORPUS_NAMES:
