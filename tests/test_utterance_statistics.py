@@ -49,6 +49,19 @@ def test_clip_statistics_are_the_layer_per_clip_in_any_batching():
         np.testing.assert_allclose(small[key], large[key], atol=1e-5)
 
 
+def test_patch_and_utterance_statistics_are_one_computation():
+    """`frame_statistics` serves both layers: its unmasked path (`PatchStatistics`) equals its masked path with every
+    frame in, and a one-patch clip's log-mel statistics are that patch's `PatchStatistics`."""
+    from ser_keras.models.audio_cnn import PatchStatistics
+    from ser_keras.models.frame_statistics import frame_statistics
+
+    patches = np.random.default_rng(4).normal(1.0, 2.0, size=(5, 96, 64)).astype(np.float32)
+    per_patch = PatchStatistics()(patches).numpy()
+    np.testing.assert_array_equal(per_patch, frame_statistics(patches, np.ones((5, 96, 1), np.float32)).numpy())
+    clips = UtteranceStatistics()(patches[:, None], np.ones((5, 1), bool)).numpy()
+    np.testing.assert_allclose(clips.reshape(5, 4, -1)[..., :64], per_patch.reshape(5, 4, 64), atol=1e-6)
+
+
 def test_raw_model_computes_the_statistics_the_cached_model_reads():
     encoder = build_compact_audio_encoder(conv_widths=(4,))
     models = build_ser_models(None, encoder, modality="audio", pooling="mean", audio_statistics=UTTERANCE_STATISTICS_SIZE)

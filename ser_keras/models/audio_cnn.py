@@ -35,9 +35,10 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from ser_keras.audio.params import EMBEDDING_SIZE, NUM_BANDS, NUM_FRAMES
+from ser_keras.models.frame_statistics import frame_statistics
 
 #: The default CNN widths (the measured "conv+stats" candidate).
 DEFAULT_CONV_WIDTHS: tuple[int, ...] = (8, 16, 32, 64)
@@ -107,7 +108,8 @@ class PatchStatistics(layers.Layer):
 
     Per band, over the `T` frames: mean, standard deviation, the range
     between the 10th and 90th percentiles, and the standard deviation of the
-    frame-to-frame differences (`T >= 2`).
+    frame-to-frame differences (`T >= 2`; `frame_statistics`, as in
+    `UtteranceStatistics`).
 
     Example:
 
@@ -118,19 +120,7 @@ class PatchStatistics(layers.Layer):
     """
 
     def call(self, patches):
-        frames = patches.shape[1]
-        low, high = int(round(0.1 * (frames - 1))), int(round(0.9 * (frames - 1)))
-        by_band = ops.sort(ops.transpose(patches, (0, 2, 1)), axis=-1)  # [B, F, T]
-        deltas = patches[:, 1:] - patches[:, :-1]
-        return ops.concatenate(
-            [
-                ops.mean(patches, axis=1),
-                ops.std(patches, axis=1),
-                by_band[..., high] - by_band[..., low],
-                ops.std(deltas, axis=1),
-            ],
-            axis=-1,
-        )
+        return frame_statistics(patches)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 4 * input_shape[-1])

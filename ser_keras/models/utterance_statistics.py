@@ -32,12 +32,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ser_keras.audio.statistics import (
-    FEATURES_PER_FRAME,
-    RANGE_PERCENTILES,
-    UTTERANCE_STATISTICS_SIZE,
-    dct_matrix,
-)
+from ser_keras.audio.statistics import UTTERANCE_STATISTICS_SIZE, dct_matrix
+from ser_keras.models.frame_statistics import frame_statistics
 
 
 @keras.saving.register_keras_serializable(package="ser_keras")
@@ -65,37 +61,10 @@ class UtteranceStatistics(layers.Layer):
         )
         dct = ops.convert_to_tensor(dct_matrix(bands))
         features = ops.concatenate([frames, ops.matmul(frames, dct)], axis=-1)  # [B, T, 84]
-        weights = ops.expand_dims(ops.cast(valid, features.dtype), -1)
-        count = ops.sum(weights, axis=1)  # [B, 1]
-        mean, std = _masked_moments(features, weights, count)
-        deltas = features[:, 1:] - features[:, :-1]
-        _, delta_std = _masked_moments(deltas, weights[:, 1:] * weights[:, :-1], None)
-        # Order statistics: masked-out frames sort last, ranks come from each clip's own count.
-        ranked = ops.sort(ops.where(weights > 0, features, ops.full_like(features, np.inf)), axis=1)
-        last = ops.maximum(count - 1.0, 0.0)
-        low, high = (
-            _rank_values(ranked, ops.cast(ops.round(q * last), "int32")) for q in RANGE_PERCENTILES
-        )
-        spread = ops.where(count > 0, high - low, ops.zeros_like(high))
-        return ops.concatenate([mean, std, spread, delta_std], axis=-1)
+        return frame_statistics(features, ops.expand_dims(ops.cast(valid, features.dtype), -1))
 
     def compute_output_shape(self, patches_shape, mask_shape=None):
         return (patches_shape[0], UTTERANCE_STATISTICS_SIZE)
-
-
-def _masked_moments(values, weights, count):
-    """Mean and (population) standard deviation over axis 1 of the frames with weight 1; zeros when none."""
-    count = ops.sum(weights, axis=1) if count is None else count
-    safe = ops.maximum(count, 1.0)
-    mean = ops.sum(values * weights, axis=1) / safe
-    variance = ops.sum(ops.square(values - ops.expand_dims(mean, 1)) * weights, axis=1) / safe
-    return mean, ops.sqrt(ops.maximum(variance, 0.0))
-
-
-def _rank_values(ranked, ranks):
-    """`ranked[b, ranks[b], f]` for every clip `b` and feature `f`."""
-    indices = ops.broadcast_to(ops.reshape(ranks, (-1, 1, 1)), (ops.shape(ranked)[0], 1, FEATURES_PER_FRAME))
-    return ops.squeeze(ops.take_along_axis(ranked, indices, axis=1), axis=1)
 
 
 def clip_statistics(patches: Mapping[str, np.ndarray], batch_size: int = 64) -> dict[str, np.ndarray]:
