@@ -21,6 +21,11 @@ frozen). Two presets ship:
 * `demo`: a short recipe for the shipped synthetic demo corpus on a CPU, with
   speaker normalisation of the audio.
 
+Every field declares what it shapes with `shapes(TEACHER | STUDENTS | NO_MODEL,
+default)`: the teacher (and so every model), the students only, or no trained
+model (outputs). The reuse fingerprints (`DistillJobConfig.fingerprint_fields`)
+are computed from these markers.
+
 Example:
 
 >>> from ser_keras.config import get_recipe
@@ -40,6 +45,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +54,121 @@ from ser_keras.audio.params import DEFAULT_MAX_PATCHES
 from ser_keras.data.corpora import CORPUS_NAMES
 from ser_keras.data.enrolment import ALL_CLIPS, DEFAULT_ENROLMENT_CLIPS, ENROLMENT, check_speaker_statistics_mode
 from ser_keras.modalities import MODALITIES, POOLING_MODES, default_pooling
+
+
+#: What a configuration field shapes, declared on every field of the job's configuration with
+#: `shapes(...)`; the reuse fingerprints (`DistillJobConfig.fingerprint_fields`) are computed from
+#: these markers. A field of a nested config shapes at most what the field holding it shapes
+#: (`Recipe.compact_finetune` shapes the students only, so its optimiser's learning rate does too).
+TEACHER = "teacher"  # shapes the teacher (and so every model): in both fingerprints
+STUDENTS = "students"  # shapes the students only: in the training fingerprint, not the teacher's
+NO_MODEL = "no model"  # shapes no trained model (where outputs go, what is measured): in neither
+_SCOPES = (TEACHER, STUDENTS, NO_MODEL)  # widest first
+_SHAPES_KEY = "ser_keras.shapes"
+_WHEN_KEY = "ser_keras.shapes_when"
+
+
+def shapes(
+    scope: str,
+    default: Any = dataclasses.MISSING,
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    when: Callable[[Any], bool] | None = None,
+) -> Any:
+    """A dataclass field marked with what it shapes: `TEACHER`, `STUDENTS` or `NO_MODEL`.
+
+    Args:
+        scope: `TEACHER` (the field enters both reuse fingerprints), `STUDENTS`
+            (the training fingerprint only) or `NO_MODEL` (neither).
+        default: the field's default, as with `dataclasses.field`.
+        default_factory: or a function making it.
+        when: a function of the config holding the field; the field enters
+            the fingerprints only when it returns true: a setting that shapes
+            nothing unless another one is on, or a new setting left out while
+            it holds the value that earlier code implied, so that the models
+            saved before it was added keep their fingerprints.
+
+    Example:
+
+    >>> @dataclass(frozen=True)
+    ... class Example:
+    ...     seed: int = shapes(TEACHER, 0)
+    >>> Example().seed, dataclasses.fields(Example)[0].metadata[_SHAPES_KEY]
+    (0, 'teacher')
+    """
+    if scope not in _SCOPES:
+        raise ValueError(f"shapes() takes TEACHER, STUDENTS or NO_MODEL; got {scope!r}.")
+    metadata = {_SHAPES_KEY: scope, _WHEN_KEY: when}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
+def unmarked_message(names: list[str]) -> str:
+    """What to do about configuration fields declared without `shapes(...)`.
+
+    Example:
+
+    >>> unmarked_message(["recipe.warmup_epochs"]).split(". ")[0]
+    'No `shapes(...)` marker on recipe.warmup_epochs'
+    """
+    return (
+        f"No `shapes(...)` marker on {', '.join(names)}. The reuse fingerprints are computed from these "
+        "markers, so they cannot tell whether a saved teacher or student was trained with such a field. "
+        "Declare each in ser_keras/config.py with `shapes(TEACHER, <default>)` (it changes the teacher, "
+        "and so every model), `shapes(STUDENTS, <default>)` (the students only) or `shapes(NO_MODEL, "
+        "<default>)` (no trained model: outputs, measurements). A new TEACHER or STUDENTS field changes "
+        "the fingerprints of saved models (they are trained again) unless `when=` leaves it out while it "
+        "holds the value that earlier code implied."
+    )
+
+
+def field_scopes(config_class: type | None = None) -> dict[str, str | None]:
+    """What each field of the job's configuration shapes, by dotted name, nested configs included.
+
+    A nested config's field shapes at most what the field holding it shapes;
+    `None` for a field declared without `shapes(...)`.
+
+    Example:
+
+    >>> scopes = field_scopes()
+    >>> scopes["recipe.finetune.optimizer.learning_rate"], scopes["recipe.compact_finetune.epochs"]
+    ('teacher', 'students')
+    >>> scopes["run_name"], scopes["model.baselines"]
+    ('no model', 'students')
+    """
+    config_class = DistillJobConfig if config_class is None else config_class
+    hints = typing.get_type_hints(config_class)
+    scopes: dict[str, str | None] = {}
+    for item in dataclasses.fields(config_class):
+        scope = item.metadata.get(_SHAPES_KEY)
+        scopes[item.name] = scope
+        for nested in _config_classes(hints[item.name]):
+            for name, nested_scope in field_scopes(nested).items():
+                if scope is not None and nested_scope is not None:
+                    nested_scope = max(scope, nested_scope, key=_SCOPES.index)
+                scopes[f"{item.name}.{name}"] = nested_scope
+    return scopes
+
+
+def _config_classes(hint: Any) -> list[type]:
+    """The dataclasses a field's type holds (`StageConfig | None` -> `[StageConfig]`)."""
+    if dataclasses.is_dataclass(hint):
+        return [hint]
+    return [found for argument in typing.get_args(hint) for found in _config_classes(argument)]
+
+
+def _shaping_values(config: Any, scope: str) -> dict[str, Any]:
+    """The fields of `config` (a config dataclass) that shape `scope`'s models, nested configs as dicts."""
+    widest = _SCOPES.index(scope)
+    values = {}
+    for item in dataclasses.fields(config):
+        if _SHAPES_KEY not in item.metadata:
+            raise TypeError(unmarked_message([f"{type(config).__name__}.{item.name}"]))
+        when = item.metadata[_WHEN_KEY]
+        if _SCOPES.index(item.metadata[_SHAPES_KEY]) > widest or (when is not None and not when(config)):
+            continue
+        value = getattr(config, item.name)
+        values[item.name] = _shaping_values(value, scope) if dataclasses.is_dataclass(value) else value
+    return values
 
 
 @dataclass(frozen=True)
@@ -68,12 +190,12 @@ class OptimizerConfig:
     0.0
     """
 
-    name: str = "sgd"
-    learning_rate: float = 1e-3
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    decay_every_epochs: int = 0
-    decay_factor: float = 0.1
+    name: str = shapes(TEACHER, "sgd")
+    learning_rate: float = shapes(TEACHER, 1e-3)
+    momentum: float = shapes(TEACHER, 0.0)
+    weight_decay: float = shapes(TEACHER, 0.0)
+    decay_every_epochs: int = shapes(TEACHER, 0)
+    decay_factor: float = shapes(TEACHER, 0.1)
 
     def __post_init__(self) -> None:
         if self.name not in ("sgd", "adam"):
@@ -104,8 +226,8 @@ class StageConfig:
     'sgd'
     """
 
-    epochs: int = 1
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    epochs: int = shapes(TEACHER, 1)
+    optimizer: OptimizerConfig = shapes(TEACHER, default_factory=OptimizerConfig)
 
 
 @dataclass(frozen=True)
@@ -118,9 +240,9 @@ class DistillationConfig:
     0.5
     """
 
-    alpha: float = 0.5
-    temperature: float = 2.0
-    feature_weight: float = 1.0
+    alpha: float = shapes(STUDENTS, 0.5)
+    temperature: float = shapes(STUDENTS, 2.0)
+    feature_weight: float = shapes(STUDENTS, 1.0)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
@@ -165,19 +287,20 @@ class Recipe:
     'val_acc'
     """
 
-    name: str = "custom"
-    transfer: StageConfig = field(default_factory=StageConfig)
-    finetune: StageConfig = field(default_factory=StageConfig)
-    compact_finetune: StageConfig | None = None
-    audio: StageConfig = field(default_factory=lambda: _audio_stage(epochs=12))
-    audio_batch_size: int = 32
-    speaker_normalization: bool = False
-    speaker_statistics: str = ENROLMENT
-    enrolment_clips: int = DEFAULT_ENROLMENT_CLIPS
-    batch_size: int = 16
-    distillation: DistillationConfig = field(default_factory=DistillationConfig)
-    selection_metric: str = "val_acc"
-    seed: int = 0
+    name: str = shapes(TEACHER, "custom")
+    transfer: StageConfig = shapes(TEACHER, default_factory=StageConfig)
+    finetune: StageConfig = shapes(TEACHER, default_factory=StageConfig)
+    compact_finetune: StageConfig | None = shapes(STUDENTS, None)
+    audio: StageConfig = shapes(TEACHER, default_factory=lambda: _audio_stage(epochs=12))
+    audio_batch_size: int = shapes(TEACHER, 32)
+    speaker_normalization: bool = shapes(TEACHER, False)
+    # These two shape nothing without speaker normalisation.
+    speaker_statistics: str = shapes(TEACHER, ENROLMENT, when=lambda recipe: recipe.speaker_normalization)
+    enrolment_clips: int = shapes(TEACHER, DEFAULT_ENROLMENT_CLIPS, when=lambda recipe: recipe.speaker_normalization)
+    batch_size: int = shapes(TEACHER, 16)
+    distillation: DistillationConfig = shapes(STUDENTS, default_factory=DistillationConfig)
+    selection_metric: str = shapes(TEACHER, "val_acc")
+    seed: int = shapes(TEACHER, 0)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -359,8 +482,10 @@ COMPACT_STUDENTS = ("compact", "audio-compact")
 #: percentile is 45, the maximum 124); batches are trimmed to their longest text, so the
 #: extra length costs nothing on short transcripts.
 DEFAULT_JOB_SEQUENCE_LENGTH = 64
-#: Part of every fingerprint: raised when a code change alters what a stage trains or how its
+#: Part of every fingerprint: raised by hand when a code change alters what a stage trains or how its
 #: checkpoints are laid out, so that a job never reuses a teacher that today's code would not train.
+#: The settings in the fingerprints are derived from the fields' `shapes(...)` markers; what the code
+#: does with them cannot be, so this version stays manual.
 #: 2: per-stage dropout seeds (stage 2 no longer inherits stage 1's), model-only best checkpoints.
 #: 3: per-model initial weights (`ser_keras.training.seeds`): a student and its distilled twin share them.
 #: 4: the audio probe reads the utterance statistics (log-mel + MFCC) that the heads read.
@@ -414,22 +539,23 @@ class DataConfig:
     'auto'
     """
 
-    dataset: str = "demo"
-    data_dir: str | None = None
-    manifest: str | None = None
-    labels: tuple[str, ...] | None = None
-    label_map: tuple[tuple[str, str], ...] = ()
-    label_subset: str = "full"
-    split: str = "auto"
-    split_file: str | None = None
-    split_seed: int = 0
-    protocol: str = "single"
-    speaker_folds: int | None = None
-    sequence_length: int = DEFAULT_JOB_SEQUENCE_LENGTH
-    max_patches: int = DEFAULT_MAX_PATCHES
-    strict: bool = False
-    limit_per_split: int | None = None
-    unlabelled_audio: str | None = None
+    dataset: str = shapes(TEACHER, "demo")
+    data_dir: str | None = shapes(TEACHER, None)
+    manifest: str | None = shapes(TEACHER, None)
+    labels: tuple[str, ...] | None = shapes(TEACHER, None)
+    label_map: tuple[tuple[str, str], ...] = shapes(TEACHER, ())
+    label_subset: str = shapes(TEACHER, "full")
+    split: str = shapes(TEACHER, "auto")
+    split_file: str | None = shapes(TEACHER, None)
+    split_seed: int = shapes(TEACHER, 0)
+    protocol: str = shapes(TEACHER, "single")
+    speaker_folds: int | None = shapes(TEACHER, None)
+    sequence_length: int = shapes(TEACHER, DEFAULT_JOB_SEQUENCE_LENGTH)
+    max_patches: int = shapes(TEACHER, DEFAULT_MAX_PATCHES)
+    strict: bool = shapes(TEACHER, False)
+    limit_per_split: int | None = shapes(TEACHER, None)
+    # Left out while unset, so that runs without it keep the fingerprints they had before it existed.
+    unlabelled_audio: str | None = shapes(STUDENTS, None, when=lambda data: data.unlabelled_audio is not None)
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)
@@ -516,16 +642,16 @@ class ModelConfig:
     (6, 4, 2)
     """
 
-    text_preset: str | None = None
-    teacher_layers: int | None = None
-    student_layers: tuple[int, ...] = (4, 2, 1)
-    compact_students: tuple[str, ...] = COMPACT_STUDENTS
-    vggish_weights: str | None = None
-    audio_encoder: str | None = None
-    modality: str = "multimodal"
-    pooling: str | None = None
-    baselines: bool = True
-    audio_statistics: bool = True
+    text_preset: str | None = shapes(TEACHER, None)
+    teacher_layers: int | None = shapes(TEACHER, None)
+    student_layers: tuple[int, ...] = shapes(STUDENTS, (4, 2, 1))
+    compact_students: tuple[str, ...] = shapes(STUDENTS, COMPACT_STUDENTS)
+    vggish_weights: str | None = shapes(TEACHER, None)
+    audio_encoder: str | None = shapes(TEACHER, None)
+    modality: str = shapes(TEACHER, "multimodal")
+    pooling: str | None = shapes(TEACHER, None)
+    baselines: bool = shapes(STUDENTS, True)
+    audio_statistics: bool = shapes(TEACHER, True)
 
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)
@@ -588,14 +714,14 @@ class DistillJobConfig:
     'saved_models/iemocap_paper'
     """
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    recipe: Recipe = field(default_factory=lambda: get_recipe("demo"))
-    output_dir: str = "saved_models"
-    run_name: str = "demo"
-    latency_runs: int = 50
-    export: bool = True
-    export_all: bool = False
+    data: DataConfig = shapes(TEACHER, default_factory=DataConfig)
+    model: ModelConfig = shapes(TEACHER, default_factory=ModelConfig)
+    recipe: Recipe = shapes(TEACHER, default_factory=lambda: get_recipe("demo"))
+    output_dir: str = shapes(NO_MODEL, "saved_models")
+    run_name: str = shapes(NO_MODEL, "demo")
+    latency_runs: int = shapes(NO_MODEL, 50)
+    export: bool = shapes(NO_MODEL, True)
+    export_all: bool = shapes(NO_MODEL, False)
 
     def __post_init__(self) -> None:
         model = self.model
@@ -627,29 +753,19 @@ class DistillJobConfig:
     def fingerprint_fields(self, teacher_only: bool = False) -> dict[str, Any]:
         """The settings that shape the teacher (`teacher_only`) or every trained model, as a dict.
 
-        Their hash is `teacher_fingerprint` / `training_fingerprint`; the job
-        saves them beside the models, so that a later job can say which
-        setting kept it from reusing them.
+        The fields are those each config declares with `shapes(...)`: the
+        teacher's are those marked `TEACHER`, every model's those marked
+        `TEACHER` or `STUDENTS` (each only when its `when` holds), plus
+        `TRAINING_FORMAT`. Their hash is `teacher_fingerprint` /
+        `training_fingerprint`; the job saves them beside the models, so that
+        a later job can say which setting kept it from reusing them.
 
         Example:
 
         >>> "run_name" in DistillJobConfig().fingerprint_fields(), "recipe" in DistillJobConfig().fingerprint_fields()
         (False, True)
         """
-        relevant = self.to_dict()
-        for key in ("output_dir", "run_name", "latency_runs", "export", "export_all"):
-            relevant.pop(key)
-        if teacher_only or relevant["data"]["unlabelled_audio"] is None:
-            relevant["data"].pop("unlabelled_audio")  # the teacher never sees it; runs without it keep their hash
-        if teacher_only:
-            relevant["recipe"].pop("compact_finetune")
-            relevant["model"].pop("student_layers")
-            relevant["model"].pop("compact_students")
-            relevant["model"].pop("baselines")
-            relevant["recipe"].pop("distillation")
-        if not self.recipe.speaker_normalization:  # these only matter when it is on
-            relevant["recipe"].pop("speaker_statistics")
-            relevant["recipe"].pop("enrolment_clips")
+        relevant = json.loads(json.dumps(_shaping_values(self, TEACHER if teacher_only else STUDENTS)))
         relevant["training_format"] = TRAINING_FORMAT
         return relevant
 

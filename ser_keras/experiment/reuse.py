@@ -3,9 +3,10 @@
 Saved teachers live in `<output_dir>/teachers/<settings hash>/<data digest>/<fold>`
 and students in `<run_dir>/models/<settings hash>/<data digest>/<fold>`. The
 settings hash covers the configuration that shapes the models
-(`DistillJobConfig.fingerprint_fields`); the data digest covers what the
-models were trained and selected on: every clip's utterance id, label,
-speaker, transcript, split (and fold) and the content of its log-mel patches;
+(`DistillJobConfig.fingerprint_fields`, from each config field's `shapes(...)`
+marker); the data digest covers what the models were trained and selected on:
+every clip's utterance id, label, speaker, transcript, split (and fold) and the
+content of its log-mel patches;
 the students' digest also covers the content of `--unlabelled-audio`
 (`extended_digest`).
 Editing a manifest's labels, a split file or an audio file therefore trains
