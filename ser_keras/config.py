@@ -183,6 +183,11 @@ class OptimizerConfig:
         decay_every_epochs: multiply the rate by `decay_factor` every this many
             epochs (`0` disables the decay).
         decay_factor: the step-decay factor.
+        layer_decay: layer-wise learning-rate decay of a text encoder's layers
+            (Adam only; `1` is off): the top layer trains at `rate * layer_decay`,
+            each layer below at one more factor (`ser_keras.training.optimizers`).
+        warmup_steps: the rate rises linearly over the stage's first this many
+            steps (`0` is off).
 
     Example:
 
@@ -196,12 +201,19 @@ class OptimizerConfig:
     weight_decay: float = shapes(TEACHER, 0.0)
     decay_every_epochs: int = shapes(TEACHER, 0)
     decay_factor: float = shapes(TEACHER, 0.1)
+    # Added after models were saved: in the fingerprints only when set (earlier code had neither).
+    layer_decay: float = shapes(TEACHER, 1.0, when=lambda optimizer: optimizer.layer_decay != 1.0)
+    warmup_steps: int = shapes(TEACHER, 0, when=lambda optimizer: optimizer.warmup_steps != 0)
 
     def __post_init__(self) -> None:
         if self.name not in ("sgd", "adam"):
             raise ValueError(f"optimizer name must be 'sgd' or 'adam'; got {self.name!r}.")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive; got {self.learning_rate}.")
+        if not 0.0 < self.layer_decay <= 1.0 or (self.layer_decay < 1.0 and self.name != "adam"):
+            raise ValueError(f"layer_decay must be in (0, 1], and below 1 only with 'adam'; got {self.layer_decay}.")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be 0 or more; got {self.warmup_steps}.")
 
     def learning_rate_at(self, epoch: int) -> float:
         """The step-decayed learning rate of a (0-based) epoch.

@@ -41,6 +41,7 @@ from ser_keras.config import (
     DataConfig,
     DistillJobConfig,
     ModelConfig,
+    Recipe,
     get_recipe,
     quick_config,
 )
@@ -347,6 +348,11 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     training.add_argument("--audio-epochs", type=at_least(0), help="override the audio stage's epochs")
     training.add_argument("--transfer-epochs", type=at_least(0), help="override stage 1 epochs")
     training.add_argument("--finetune-epochs", type=at_least(0), help="override stage 2 epochs (the compact students' too)")
+    training.add_argument("--layer-decay", type=float,
+                          help="stage 2 (text encoder fine-tuning): layer-wise learning-rate decay, e.g. 0.8 (Adam "
+                               "recipes; default: the recipe's, 1 = off)")
+    training.add_argument("--warmup-steps", type=at_least(0),
+                          help="stage 2: linear learning-rate warm-up over its first N steps (default: the recipe's)")
     training.add_argument("--batch-size", type=at_least(1), help="override the GLOBAL batch size")
     training.add_argument("--alpha", type=float, help="override the KL weight alpha")
     training.add_argument("--temperature", type=float, help="override the temperature T")
@@ -365,6 +371,19 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     output.add_argument("--export-all", action="store_true",
                         help="export every student (export/<model key>), not only the teacher and the best student")
     output.add_argument("--quick", action="store_true", help="smoke run: 64 clips per split, 2+1 epochs, one student")
+
+
+def _with_finetune_schedule(recipe: Recipe, layer_decay: float | None, warmup_steps: int | None) -> Recipe:
+    """The recipe with stage 2's layer-wise decay and warm-up replaced where given."""
+    overrides = {key: value for key, value in (("layer_decay", layer_decay), ("warmup_steps", warmup_steps))
+                 if value is not None}
+    if not overrides:
+        return recipe
+    try:
+        optimizer = dataclasses.replace(recipe.finetune.optimizer, **overrides)
+    except ValueError as error:
+        raise ValueError(f"--layer-decay/--warmup-steps: {error}") from None
+    return dataclasses.replace(recipe, finetune=dataclasses.replace(recipe.finetune, optimizer=optimizer))
 
 
 def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -> DistillJobConfig:
@@ -409,6 +428,7 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
     if args.finetune_epochs is not None:
         recipe = recipe.with_finetune_epochs(args.finetune_epochs)
+    recipe = _with_finetune_schedule(recipe, args.layer_decay, args.warmup_steps)
     distillation = recipe.distillation
     if args.alpha is not None:
         distillation = dataclasses.replace(distillation, alpha=args.alpha)

@@ -3,7 +3,7 @@
 Each stage of the recipe (transfer learning, fine-tuning) is one `fit` with the
 same set of callbacks:
 
-* the step-decay learning rate of the stage (`LearningRateScheduler`);
+* the learning rate of the stage: its warm-up and step decay (`StepLearningRate`);
 * validation ACC/BACC/MF1/WF1 in the epoch logs (`ClassificationMetricsCallback`);
 * `BestCheckpoint`: keeps the weights of the best epoch by the selection metric
   on disk, and remembers the best value across restarts;
@@ -38,6 +38,7 @@ from ser_keras.atomic import atomic_path, atomic_write
 from ser_keras.config import OptimizerConfig, StageConfig
 from ser_keras.labels import DEFAULT_LABELS
 from ser_keras.training.metrics import ClassificationMetricsCallback
+from ser_keras.training.optimizers import LayerwiseAdamW, StepLearningRate
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
             learning_rate=config.learning_rate,
             momentum=config.momentum,
             weight_decay=config.weight_decay or None,
+        )
+    if config.layer_decay < 1.0:
+        return LayerwiseAdamW(
+            layer_decay=config.layer_decay, learning_rate=config.learning_rate, weight_decay=config.weight_decay
         )
     return keras.optimizers.AdamW(
         learning_rate=config.learning_rate, weight_decay=config.weight_decay
@@ -292,7 +297,7 @@ def run_stage(
     history = EpochHistory(os.path.join(stage_dir, "history.json"))
     backup_dir = os.path.join(stage_dir, "backup")
     callbacks = [
-        keras.callbacks.LearningRateScheduler(lambda epoch, _: stage.optimizer.learning_rate_at(epoch)),
+        StepLearningRate(stage.optimizer),
         metrics_callback or ClassificationMetricsCallback(validation_data, class_names),
         best,
         history,
