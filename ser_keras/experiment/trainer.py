@@ -124,6 +124,8 @@ class FoldTrainer:
         audio_statistics: each clip's utterance statistics (`clip_statistics`),
             or `None`; when given, the heads of models that read audio read
             them too, standardised with the training clips' values.
+        sentence_logits: the heads of models that read text add linear logits
+            of the mean-pooled text features (`build_fusion_head`).
 
     Example:
 
@@ -140,6 +142,7 @@ class FoldTrainer:
         pooling: str = "cls",
         modality: str = "multimodal",
         audio_statistics: Mapping[str, np.ndarray] | None = None,
+        sentence_logits: bool = False,
     ) -> None:
         self.fold = fold
         self.recipe = recipe
@@ -149,6 +152,7 @@ class FoldTrainer:
         self.pooling = pooling
         self.modality = modality
         self.audio_statistics = audio_statistics
+        self.sentence_logits = sentence_logits
 
     # Datasets -----------------------------------------------------------------------------
 
@@ -301,6 +305,7 @@ class FoldTrainer:
                 pooling=self.pooling if modality == self.modality else default_pooling(modality),
                 modality=modality,
                 audio_statistics=self._statistics_size(),
+                sentence_logits=self.sentence_logits,
                 name=name,
             )
             self._standardize_statistics(models.head)

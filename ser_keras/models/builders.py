@@ -206,6 +206,7 @@ def build_ser_models(
     pooling: str = "cls",
     modality: str = "multimodal",
     audio_statistics: int | None = None,
+    sentence_logits: bool = False,
     name: str = "ser",
 ) -> SERModels:
     """Builds a fusion head for given encoders and both models around it.
@@ -219,6 +220,8 @@ def build_ser_models(
         modality: `"multimodal"`, `"text"` or `"audio"`.
         audio_statistics: the head also reads the clip's utterance statistics
             (their length, `UTTERANCE_STATISTICS_SIZE`); `None`: the paper's head.
+        sentence_logits: the head adds linear logits of the mean-pooled text
+            features (see `build_fusion_head`).
         name: prefix of the models' names.
 
     Example:
@@ -236,6 +239,7 @@ def build_ser_models(
         pooling=pooling,
         modality=modality,
         audio_statistics=audio_statistics,
+        sentence_logits=sentence_logits,
         name="fusion_head",
     )
     return SERModels(

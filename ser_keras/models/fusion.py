@@ -13,7 +13,11 @@ Architecture (the authors' code, with padding masks added for batching):
   (`ser_keras.models.utterance_statistics`), standardised with the training
   clips' statistics (`set_statistics_standardization`), -> Dropout(0.2) ->
   Dense(num_classes) with an L2 penalty, added to the classifier's logits: a
-  linear probe inside the model.
+  linear probe inside the model;
+* with `sentence_logits` (not in 3M-SER): the masked mean of the text
+  features (the sentence embedding MiniLM-style encoders are trained to give)
+  -> Dropout(0.1) -> Dense(num_classes), added to the logits: the text probe
+  inside the model, and a short gradient path to the encoder in fine-tuning.
 
 No residual connections, as in the original. The text-only and audio-only
 ablations keep the same blocks and drop the other modality's inputs.
@@ -70,6 +74,9 @@ LAYER_NORM_EPSILON = 1e-5
 STATISTICS_DROPOUT = 0.2
 STATISTICS_L2 = 1e-2
 
+#: Dropout on the mean-pooled text features of the sentence logits.
+SENTENCE_DROPOUT = 0.1
+
 #: Name of the utterance statistics' standardisation layer (`set_statistics_standardization`).
 STATISTICS_STANDARDIZATION = "statistics_standardization"
 
@@ -91,6 +98,7 @@ def build_fusion_head(
     modality: str = "multimodal",
     audio_dim: int = EMBEDDING_SIZE,
     audio_statistics: int | None = None,
+    sentence_logits: bool = False,
     name: str = "fusion_head",
 ) -> keras.Model:
     """Builds the fusion head on encoder outputs (a functional model).
@@ -105,6 +113,9 @@ def build_fusion_head(
         audio_statistics: length of the utterance statistics to read beside
             the embeddings (`UTTERANCE_STATISTICS_SIZE`), or `None` for the
             paper's head; ignored for `modality="text"`.
+        sentence_logits: add linear logits of the mean-pooled text features
+            (the sentence embedding) to the classifier's; ignored for
+            `modality="audio"`.
         name: the model's name.
 
     Returns:
@@ -157,16 +168,24 @@ def build_fusion_head(
     hidden = layers.Dropout(DROPOUT_RATE, name="classifier_dropout")(pooled)
     hidden = layers.Dense(CLASSIFIER_UNITS, name="classifier_hidden")(hidden)
     hidden = layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name="classifier_activation")(hidden)
-    if not (with_audio and audio_statistics):
+    extra_logits = []
+    if with_text and sentence_logits:
+        sentence = MaskedPooling("mean", name="sentence_pooling")(inputs[TEXT_FEATURES], inputs[PADDING_MASK])
+        sentence = layers.Dropout(SENTENCE_DROPOUT, name="sentence_dropout")(sentence)
+        extra_logits.append(layers.Dense(num_classes, name="sentence_logits")(sentence))
+    if with_audio and audio_statistics:
+        inputs[AUDIO_STATISTICS] = keras.Input((audio_statistics,), name=AUDIO_STATISTICS)
+        statistics = BandStandardization(name=STATISTICS_STANDARDIZATION)(inputs[AUDIO_STATISTICS])
+        statistics = layers.Dropout(STATISTICS_DROPOUT, name="statistics_dropout")(statistics)
+        extra_logits.append(
+            layers.Dense(
+                num_classes, kernel_regularizer=keras.regularizers.L2(STATISTICS_L2), name="statistics_logits"
+            )(statistics)
+        )
+    if not extra_logits:
         return keras.Model(inputs, layers.Dense(num_classes, name=LOGITS)(hidden), name=name)
-    inputs[AUDIO_STATISTICS] = keras.Input((audio_statistics,), name=AUDIO_STATISTICS)
-    statistics = BandStandardization(name=STATISTICS_STANDARDIZATION)(inputs[AUDIO_STATISTICS])
-    statistics = layers.Dropout(STATISTICS_DROPOUT, name="statistics_dropout")(statistics)
-    statistics_logits = layers.Dense(
-        num_classes, kernel_regularizer=keras.regularizers.L2(STATISTICS_L2), name="statistics_logits"
-    )(statistics)
     attention_logits = layers.Dense(num_classes, name="attention_logits")(hidden)
-    return keras.Model(inputs, layers.Add(name=LOGITS)([attention_logits, statistics_logits]), name=name)
+    return keras.Model(inputs, layers.Add(name=LOGITS)([attention_logits, *extra_logits]), name=name)
 
 
 def set_statistics_standardization(head: keras.Model, statistics: np.ndarray) -> None:
