@@ -647,6 +647,9 @@ class ModelConfig:
             clip's utterance statistics (`ser_keras.models.utterance_statistics`:
             log-mel and MFCC statistics through a linear layer, a probe inside
             the model); `False` keeps the paper's head.
+        sentence_logits: the heads of models that read text add linear logits
+            of the mean-pooled text features (the sentence embedding) to their
+            own (`ser_keras.models.fusion`); `False` keeps the paper's head.
 
     Example:
 
@@ -664,6 +667,7 @@ class ModelConfig:
     pooling: str | None = shapes(TEACHER, None)
     baselines: bool = shapes(STUDENTS, True)
     audio_statistics: bool = shapes(TEACHER, True)
+    sentence_logits: bool = shapes(TEACHER, False, when=lambda model: model.sentence_logits)
 
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)

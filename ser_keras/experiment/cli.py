@@ -342,6 +342,12 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
         help="the paper's fusion head: no utterance statistics (log-mel + MFCC) beside the audio embeddings",
     )
 
+    model.add_argument(
+        "--sentence-logits", action="store_true",
+        help="the heads of models with text also add linear logits of the mean-pooled text features "
+             "(the sentence embedding MiniLM is trained to give) to the fused [CLS] logits (off: the paper's head)",
+    )
+
     training = parser.add_argument_group("training")
     training.add_argument("--recipe", choices=sorted(PRESETS), default="demo",
                           help="training recipe preset (default: %(default)s; paper: the paper's values)")
@@ -450,6 +456,7 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
             pooling=args.pooling,
             baselines=not args.no_baselines,
             audio_statistics=not args.no_audio_statistics,
+            sentence_logits=args.sentence_logits,
         ),
         recipe=recipe,
         output_dir=args.output_dir,

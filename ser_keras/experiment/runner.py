@@ -590,6 +590,7 @@ def _run_fold(
         audio.embeddings if audio else None, strategy,
         pooling=config.model.pooling_kind, modality=config.model.modality,
         audio_statistics=clip_statistics(patches) if patches and config.model.audio_statistics else None,
+        sentence_logits=config.model.sentence_logits,
     )
     fold = _Fold(config, fold_name, splits, label_names, cache, preprocessor, strategy, fold_log_dir, trainer, *digests)
     teacher = _train_teacher(fold)
