@@ -1,0 +1,76 @@
+"""The text-only teacher on MELD: stage-2 variants scored on the dev split (and, once chosen, test).
+
+The study behind docs/RESULTS.md, "MELD". Each variant trains the offline MiniLM teacher
+(6 layers, text only, default recipe, seed 0) through the job's own `FoldTrainer`, so a
+variant equals the job run with the flags named beside it; the teacher's stage 1 does not
+depend on stage 2's settings, so a variant that only changes stage 2 starts from a copy of
+the stage-1 checkpoint of an earlier variant (`--stage1-from`) instead of training it again.
+
+    python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/base
+    python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/llrd --layer-decay 0.8 \\
+        --stage1-from out/base/teacher/transfer
+    python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/sentence --sentence-logits \\
+        --transfer-epochs 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+
+from ser_keras.config import DataConfig, get_recipe
+from ser_keras.data import EncoderCache
+from ser_keras.experiment.data import job_folds, load_corpus
+from ser_keras.experiment.trainer import FoldData, FoldTrainer
+from ser_keras.text import load_text_encoder
+from ser_keras.text.tokenizer import load_text_preprocessor
+from ser_keras.training.strategy import get_strategy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", help="the folder of MELD's *_sent_emo.csv files")
+    parser.add_argument("output_dir")
+    parser.add_argument("--layer-decay", type=float, default=1.0)
+    parser.add_argument("--sentence-logits", action="store_true")
+    parser.add_argument("--transfer-epochs", type=int, default=None)
+    parser.add_argument("--stage1-from", help="a finished stage-1 folder (<variant>/teacher/transfer) to start from")
+    parser.add_argument("--cache-dir", default=None, help="(default: <output_dir>/../cache)")
+    args = parser.parse_args()
+
+    data = DataConfig(dataset="meld", data_dir=args.data_dir)
+    corpus = load_corpus(data)
+    ((_, splits),) = job_folds(corpus, data)
+    recipe = get_recipe("demo")
+    finetune = dataclasses.replace(
+        recipe.finetune, optimizer=dataclasses.replace(recipe.finetune.optimizer, layer_decay=args.layer_decay)
+    )
+    transfer = recipe.transfer
+    if args.transfer_epochs is not None:
+        transfer = dataclasses.replace(transfer, epochs=args.transfer_epochs)
+    recipe = dataclasses.replace(recipe, transfer=transfer, finetune=finetune)
+
+    strategy = get_strategy()
+    preprocessor = load_text_preprocessor(None, data.sequence_length)
+    with strategy.scope():
+        encoder = load_text_encoder(None)
+    cache = EncoderCache(args.cache_dir or os.path.join(os.path.dirname(args.output_dir.rstrip("/")), "cache"))
+    features = cache.text_features([*splits.train, *splits.validation, *splits.test], encoder, preprocessor)
+    if args.stage1_from and not os.path.isdir(os.path.join(args.output_dir, "teacher", "transfer")):
+        shutil.copytree(args.stage1_from, os.path.join(args.output_dir, "teacher", "transfer"),
+                        ignore=shutil.ignore_patterns("backup"))
+    fold = FoldData("main", splits, os.path.join(args.output_dir, "tensorboard"), tuple(corpus.label_names))
+    trainer = FoldTrainer(fold, recipe, preprocessor, None, strategy, pooling="cls", modality="text",
+                          sentence_logits=args.sentence_logits)
+    teacher = trainer.train("teacher", args.output_dir, encoder, features)
+    rows = {stage: record["history"].get("val_acc") for stage, record in teacher.stages.items()}
+    rows.update({split: trainer.evaluate(teacher, items)["scores"]
+                 for split, items in (("dev", splits.validation), ("test", splits.test))})
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
