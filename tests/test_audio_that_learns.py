@@ -156,7 +156,7 @@ def test_the_job_marks_a_model_whose_validation_predictions_are_one_class_as_col
     class, and not when only the test predictions are or when the validation labels are."""
     from types import SimpleNamespace
 
-    from ser_keras.experiment import runner
+    from ser_keras.experiment import model_rows
     from ser_keras.experiment.audio_stage import AudioBranch
     from ser_keras.experiment.trainer import TrainedModel
     from ser_keras.models import build_ser_models
@@ -165,7 +165,7 @@ def test_the_job_marks_a_model_whose_validation_predictions_are_one_class_as_col
     encoder = build_compact_audio_encoder(conv_widths=(4, 8))
     model = TrainedModel("student_k1", 0, False, build_ser_models(None, encoder, modality="audio", pooling="mean"))
     audio = AudioBranch("compact", encoder, {})
-    monkeypatch.setattr(runner, "_write_evaluation", lambda *args: None)  # plots and TensorBoard: not checked here
+    monkeypatch.setattr(model_rows, "_write_evaluation", lambda *args: None)  # plots and TensorBoard: not checked here
     labels = [0, 1, 2, 3] * 3
 
     def scored(items):  # a split is (labels, predictions) here; the scores are the job's own
@@ -175,11 +175,11 @@ def test_the_job_marks_a_model_whose_validation_predictions_are_one_class_as_col
 
     def job_row(validation, test):
         fold = SimpleNamespace(trainer=SimpleNamespace(evaluate=lambda trained, items: scored(items)),
-                               splits=SimpleNamespace(validation=validation, test=test))
-        return runner._score_model(fold, "student_k1", model, audio, {}, SimpleNamespace(latency_ms=lambda m: 1.0))
+                               splits=SimpleNamespace(validation=validation, test=test), audio=audio)
+        return model_rows._score_model(fold, "student_k1", model, {}, SimpleNamespace(latency_ms=lambda m: 1.0))
 
     varied = (labels, [0, 1, 2, 3, 0, 1, 2, 0, 0, 1, 3, 3])
-    with caplog.at_level("WARNING", logger=runner.logger.name):
+    with caplog.at_level("WARNING", logger=model_rows.logger.name):
         collapsed = job_row((labels, [2] * 12), varied)  # every validation clip "sad"
     assert collapsed.collapsed and collapsed.validation["acc"] == pytest.approx(0.25)
     assert "AudioCNN collapsed: every validation prediction is one class" in caplog.text
@@ -188,7 +188,7 @@ def test_the_job_marks_a_model_whose_validation_predictions_are_one_class_as_col
 
     caplog.clear()
     for validation, test in ((varied, (labels, [1] * 12)), (([1] * 12, [0, 1, 2, 3] * 3), varied)):
-        with caplog.at_level("WARNING", logger=runner.logger.name):
+        with caplog.at_level("WARNING", logger=model_rows.logger.name):
             row = job_row(validation, test)
         assert not row.collapsed and "collapsed" not in caplog.text
         assert COLLAPSED_MARK not in results_markdown([row]) and row.to_dict()["collapsed"] is False

@@ -144,7 +144,7 @@ def test_unlabelled_clips_that_are_corpus_clips_are_left_out():
 
 def test_enrolment_that_takes_every_validation_clip_is_a_clear_error(fold):
     from ser_keras.data.errors import DatasetError
-    from ser_keras.experiment.runner import _scored_splits
+    from ser_keras.experiment.fold_run import _scored_splits
 
     splits, patches = fold
     scored = _scored_splits(splits, normalize_fold(patches, splits, "enrolment", 2).enrolment, 2)

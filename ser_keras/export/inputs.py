@@ -31,13 +31,15 @@ MODEL_INPUT_NAMES: tuple[str, ...] = (
     "audio_patches",
     "audio_mask",
 )
-_TEXT_INPUTS = ("token_ids", "segment_ids", "padding_mask")
-_AUDIO_INPUTS = ("audio_patches", "audio_mask")
+#: The text inputs alone: a text-only model's.
+TEXT_INPUT_NAMES: tuple[str, ...] = MODEL_INPUT_NAMES[:3]
+#: The audio inputs alone: an audio-only model's.
+AUDIO_INPUT_NAMES: tuple[str, ...] = MODEL_INPUT_NAMES[3:]
 
 
 def clip_model_inputs(
     preprocessor: Callable[[tf.Tensor], Mapping[str, tf.Tensor]],
-    waveform: np.ndarray,
+    waveform: np.ndarray | None,
     text: str,
     input_names: Sequence[str] = MODEL_INPUT_NAMES,
     max_patches: int | None = params.DEFAULT_MAX_PATCHES,
@@ -47,7 +49,8 @@ def clip_model_inputs(
     Args:
         preprocessor: the model's text preprocessor (string tensor `[B]` in,
             `token_ids`/`segment_ids`/`padding_mask` out).
-        waveform: float32 samples at 16 kHz, shape `[samples]`.
+        waveform: float32 samples at 16 kHz, shape `[samples]`; `None`
+            when `input_names` has no audio input.
         text: the transcript ("" when there is none).
         input_names: the inputs the model takes (a text-only or audio-only
             model takes a subset); only these are computed.
@@ -68,12 +71,14 @@ def clip_model_inputs(
             f"Unknown model inputs {unknown}: a raw-input model takes {list(MODEL_INPUT_NAMES)}."
         )
     inputs: dict[str, np.ndarray] = {}
-    if any(name in input_names for name in _TEXT_INPUTS):
+    if any(name in input_names for name in TEXT_INPUT_NAMES):
         tokens = preprocessor(tf.constant([text]))
         inputs["token_ids"] = np.asarray(tokens["token_ids"], np.int32)
         inputs["segment_ids"] = np.asarray(tokens["segment_ids"], np.int32)
         inputs["padding_mask"] = np.asarray(tokens["padding_mask"], bool)
-    if any(name in input_names for name in _AUDIO_INPUTS):
+    if any(name in input_names for name in AUDIO_INPUT_NAMES):
+        if waveform is None:
+            raise ValueError(f"The model inputs {list(input_names)} include audio: pass the clip's waveform.")
         patches = waveform_to_examples(waveform, params.SAMPLE_RATE, max_patches=max_patches).numpy()
         inputs["audio_patches"] = patches[np.newaxis]
         inputs["audio_mask"] = np.ones((1, patches.shape[0]), bool)
