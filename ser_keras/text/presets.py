@@ -194,18 +194,17 @@ def check_text_preset(preset: str | os.PathLike | None = None) -> int | None:
     resolved = resolve_preset(preset)
     local = os.path.isdir(resolved)
     shown = os.fspath(preset) if preset is not None else resolved
+    import keras_hub
+
+    from ser_keras.keras_internals import preset_backbone
+
     try:
-        import keras_hub
-        from keras_hub.src.utils.preset_utils import get_preset_loader
-    except ImportError:  # another keras-hub layout: the tokenizer check below still runs
-        get_preset_loader = None
+        found = preset_backbone(resolved)  # None: another keras-hub layout; the tokenizer check below still runs
+    except Exception as error:  # keras-hub raises many kinds (network, format, IO)
+        raise TextPresetError(_unreadable_preset_message(shown, local, error), preset=shown) from error
     num_layers = None
-    if get_preset_loader is not None:
-        try:
-            loader = get_preset_loader(resolved)
-            backbone_class = loader.check_backbone_class()
-        except Exception as error:  # keras-hub raises many kinds (network, format, IO)
-            raise TextPresetError(_unreadable_preset_message(shown, local, error), preset=shown) from error
+    if found is not None:
+        backbone_class, config = found
         if not (isinstance(backbone_class, type) and issubclass(backbone_class, keras_hub.models.BertBackbone)):
             name = getattr(backbone_class, "__name__", str(backbone_class))
             raise TextPresetError(
@@ -213,7 +212,7 @@ def check_text_preset(preset: str | os.PathLike | None = None) -> int | None:
                 "are BERT backbones. Pass a BERT preset (e.g. bert_base_en_uncased) or a BERT model directory.",
                 preset=shown,
             )
-        num_layers = _config_num_layers(getattr(loader, "config", {}) or {})
+        num_layers = _config_num_layers(config)
     from ser_keras.text.tokenizer import TranscriptPreprocessor
 
     try:

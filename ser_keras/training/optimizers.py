@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import keras
 
 from ser_keras.config import OptimizerConfig
+from ser_keras.keras_internals import optimizer_variable_index
 
 #: Variable-path prefixes of a keras-hub BERT backbone's embeddings (below its first layer).
 EMBEDDING_PREFIXES = ("token_embedding/", "position_embedding/", "segment_embedding/", "embeddings_layer_norm/")
@@ -92,8 +93,7 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         self.rate_multipliers = layer_rate_multipliers([variable.path for variable in var_list], self.layer_decay)
 
     def update_step(self, gradient, variable, learning_rate):
-        # `_get_variable_index` is how every Keras optimizer finds a variable's own slots.
-        multiplier = self.rate_multipliers[self._get_variable_index(variable)]
+        multiplier = self.rate_multipliers[optimizer_variable_index(self, variable)]
         super().update_step(gradient, variable, learning_rate * multiplier)
 
     def get_config(self):

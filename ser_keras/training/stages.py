@@ -31,11 +31,11 @@ import os
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ser_keras.atomic import atomic_path, atomic_write
 from ser_keras.config import OptimizerConfig, StageConfig
+from ser_keras.keras_internals import seed_generator_states, set_seed_generator_counter
 from ser_keras.labels import DEFAULT_LABELS
 from ser_keras.training.metrics import ClassificationMetricsCallback
 from ser_keras.training.optimizers import LayerwiseAdamW, StepLearningRate
@@ -108,7 +108,7 @@ class EpochSeed(keras.callbacks.Callback):
 
     def set_model(self, model: keras.Model) -> None:
         super().set_model(model)
-        self._generators = [variable for variable in model.variables if "seed_generator_state" in variable.path]
+        self._generators = seed_generator_states(model)
 
     def counter_at(self, epoch: int) -> int:
         """The seed-generator counter at the start of `epoch` of this stage.
@@ -124,10 +124,8 @@ class EpochSeed(keras.callbacks.Callback):
         if self.epoch_variable is not None:
             self.epoch_variable.assign(epoch)
         counter = self.counter_at(epoch)
-        for variable in self._generators:
-            state = np.array(variable.numpy())
-            state[-1] = counter
-            variable.assign(state)
+        for state in self._generators:
+            set_seed_generator_counter(state, counter)
 
 
 class BestCheckpoint(keras.callbacks.Callback):

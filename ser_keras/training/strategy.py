@@ -32,6 +32,7 @@ import os
 import keras
 import tensorflow as tf
 
+from ser_keras.keras_internals import LocalReplicaSymbolicBuild
 from ser_keras.training.losses import global_batch_mean
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def get_strategy() -> tf.distribute.Strategy:
     return strategy
 
 
-class MultiReplicaFitMixin:
+class MultiReplicaFitMixin(LocalReplicaSymbolicBuild):
     """Makes `fit`/`evaluate` of a `keras.Model` work with several replicas.
 
     Two Keras 3.15 defects are worked around, both only under `tf.distribute`:
@@ -87,7 +88,8 @@ class MultiReplicaFitMixin:
       replicas just to learn the input shapes, which fails for bool tensors and,
       with several workers, for every input (keras-team/keras#20329). The mixin
       builds from the first local replica's share instead (same structure and
-      dtypes).
+      dtypes; `ser_keras.keras_internals.LocalReplicaSymbolicBuild`, the one
+      Keras internal the mixin relies on).
     * With several workers Keras averages the step's logs along axis 0, which
       fails for scalar metrics (tensorflow/tensorflow#72388). The mixin returns
       them with shape `[1]`; the epoch logs are read from the metrics, so they
@@ -153,18 +155,6 @@ class MultiReplicaFitMixin:
             name: tf.reshape(value, [1]) if value.shape.rank == 0 else value
             for name, value in logs.items()
         }
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Overrides the Keras 3.15 TensorFlow trainer's hook (see the class docstring).
-        strategy = self._distribute_strategy
-        if iterator is not None and strategy is not None:
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda value: strategy.experimental_local_results(value)[0], next(batches)
-                )
-                break
-            iterator = None
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
 
 @keras.saving.register_keras_serializable(package="ser_keras")
