@@ -1,7 +1,7 @@
 """The text-only teacher on MELD: stage-2 variants scored on the dev split (and, once chosen, test).
 
 The study behind docs/RESULTS.md, "MELD". Each variant trains the offline MiniLM teacher
-(6 layers, text only, default recipe, seed 0) through the job's own `FoldTrainer`, so a
+(6 layers, text only, default recipe, seed 0 unless `--seed`) through the job's own `FoldTrainer`, so a
 variant equals the job run with the flags named beside it; the teacher's stage 1 does not
 depend on stage 2's settings, so a variant that only changes stage 2 starts from a copy of
 the stage-1 checkpoint of an earlier variant (`--stage1-from`) instead of training it again.
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--layer-decay", type=float, default=1.0)
     parser.add_argument("--sentence-logits", action="store_true")
     parser.add_argument("--transfer-epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="the recipe's seed (the split is MELD's own)")
     parser.add_argument("--stage1-from", help="a finished stage-1 folder (<variant>/teacher/transfer) to start from")
     parser.add_argument("--cache-dir", default=None, help="(default: <output_dir>/../cache)")
     args = parser.parse_args()
@@ -51,7 +52,7 @@ def main() -> None:
     transfer = recipe.transfer
     if args.transfer_epochs is not None:
         transfer = dataclasses.replace(transfer, epochs=args.transfer_epochs)
-    recipe = dataclasses.replace(recipe, transfer=transfer, finetune=finetune)
+    recipe = dataclasses.replace(recipe, transfer=transfer, finetune=finetune, seed=args.seed)
 
     strategy = get_strategy()
     preprocessor = load_text_preprocessor(None, data.sequence_length)
