@@ -3,7 +3,7 @@
 The loading process (`load_keras_in_fresh_process.py`) imports `ser_keras.models` and nothing
 else of ser_keras before it loads the job's models: that import is what a user needs (it
 registers every ser_keras layer; keras-hub's BERT is imported by Keras itself). The training
-wrappers load after `import ser_keras.training`. Models are built as the job builds them, at
+wrappers load after `import ser_keras.training` as well. Models are built as the job builds them, at
 test size: a tiny BERT preset (3 layers x 32) for the teacher, its first layer for the layer
 student, the narrow BERT and the compact audio CNN (with band statistics set) for the compact
 students; the teacher's audio encoder is a small stand-in for VGGish with the VGGish PCA

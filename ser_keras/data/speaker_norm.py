@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ser_keras.data.enrolment import ALL_CLIPS, clips_by_speaker, statistics_clips
+from ser_keras.data.enrolment import ALL_CLIPS, statistics_clips
 
 #: Floor of a band's standard deviation (silent or constant bands).
 MIN_STD = 1e-3

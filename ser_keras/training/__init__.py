@@ -9,14 +9,14 @@ Example:
 ...     distiller.compile(optimizer="sgd")
 
 Importing `ser_keras.training` registers its models (`Distiller`, `SERClassifier`,
-`MultiReplicaModel`) and, through `ser_keras.models`, the layers of the models they wrap, so a
-saved training wrapper loads with `keras.saving.load_model`:
+`MultiReplicaModel`); the layers of the 3M-SER models they wrap are registered by
+`ser_keras.models` (a higher layer, which this package does not import), so a saved training
+wrapper loads after both imports:
 
->>> import ser_keras.training
+>>> import ser_keras.models, ser_keras.training
 >>> classifier = keras.saving.load_model("classifier.keras")  # doctest: +SKIP
 """
 
-import ser_keras.models  # noqa: F401  (registers the layers of the wrapped models for load_model)
 from ser_keras.training.classifier import SERClassifier, build_classifier
 from ser_keras.training.distiller import Distiller, split_distillation_inputs
 from ser_keras.training.losses import (

@@ -57,7 +57,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
     input dict. `call`/`predict` run the student only, so saving the student
     alone is `distiller.student.save("student.keras")` (or `.export(...)`).
     The Distiller itself saves too (teacher, student and loss settings) and
-    loads with `keras.saving.load_model` after `import ser_keras.training`.
+    loads with `keras.saving.load_model` after `import ser_keras.models, ser_keras.training`.
 
     Args:
         teacher: the trained teacher; it is set to `trainable = False`.
