@@ -159,10 +159,13 @@ def make_dataset(
     dataset = _batch(
         dataset, batch_size, bucket_boundaries, "audio_mask" if any_audio else "padding_mask"
     )
-    lengths = _known_lengths(items, audio_embeddings if any_audio else text_features)
+    if any_audio or text_features is not None:
+        lengths = _known_lengths(items, audio_embeddings if any_audio else text_features)
+    else:  # text only, tokenized above: the padding masks give the lengths
+        lengths = np.sum(columns["padding_mask"].numpy(), axis=1).tolist()
     if lengths is not None:
         # Bucketing hides the number of batches from Keras (no step count in the progress bar,
-        # an "input ran out of data" warning every stage); from cached lengths it is exact.
+        # an "input ran out of data" warning every stage); from known lengths it is exact.
         batches = bucketed_batch_count(lengths, batch_size, bucket_boundaries)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.map(_trim_text_padding).prefetch(tf.data.AUTOTUNE)
