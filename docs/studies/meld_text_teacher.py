@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import shutil
 
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--stage1-from", help="a finished stage-1 folder (<variant>/teacher/transfer) to start from")
     parser.add_argument("--cache-dir", default=None, help="(default: <output_dir>/../cache)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     data = DataConfig(dataset="meld", data_dir=args.data_dir)
     corpus = load_corpus(data)
