@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("output_dir")
     parser.add_argument("--layer-decay", type=float, default=1.0)
     parser.add_argument("--sentence-logits", action="store_true")
+    parser.add_argument("--pooling", choices=("cls", "mean", "max"), default="cls", help="the head's readout (job: --pooling)")
     parser.add_argument("--transfer-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="the recipe's seed (the split is MELD's own)")
     parser.add_argument("--stage1-from", help="a finished stage-1 folder (<variant>/teacher/transfer) to start from")
@@ -66,7 +67,7 @@ def main() -> None:
         shutil.copytree(args.stage1_from, os.path.join(args.output_dir, "teacher", "transfer"),
                         ignore=shutil.ignore_patterns("backup"))
     fold = FoldData("main", splits, os.path.join(args.output_dir, "tensorboard"), tuple(corpus.label_names))
-    trainer = FoldTrainer(fold, recipe, preprocessor, None, strategy, pooling="cls", modality="text",
+    trainer = FoldTrainer(fold, recipe, preprocessor, None, strategy, pooling=args.pooling, modality="text",
                           sentence_logits=args.sentence_logits)
     teacher = trainer.train("teacher", args.output_dir, encoder, features)
     rows = {stage: record["history"].get("val_acc") for stage, record in teacher.stages.items()}
