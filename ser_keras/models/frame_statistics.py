@@ -40,8 +40,10 @@ def frame_statistics(frames, weights=None):
     """
     deltas = frames[:, 1:] - frames[:, :-1]
     if weights is None:
-        mean, std = masked_moments(frames)
-        _, delta_std = masked_moments(deltas)
+        # `ops.mean`/`ops.std` as PatchStatistics always had (sum / T rounds differently in the
+        # last bit, and the full demo's trajectory, docs/RESULTS.md, follows such bits).
+        mean, std = ops.mean(frames, axis=1), ops.std(frames, axis=1)
+        delta_std = ops.std(deltas, axis=1)
         ranked = ops.sort(frames, axis=1)
         low, high = (round(q * (frames.shape[1] - 1)) for q in RANGE_PERCENTILES)
         spread = ranked[:, high] - ranked[:, low]
