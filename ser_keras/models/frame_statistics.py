@@ -59,12 +59,11 @@ def frame_statistics(frames, weights=None):
     return ops.concatenate([mean, std, spread, delta_std], axis=-1)
 
 
-def masked_moments(values, weights=None, count=None):
+def masked_moments(values, weights, count=None):
     """Mean and (population) standard deviation over axis 1 of `values` `[B, T, F]`: each `[B, F]`.
 
-    Over the frames with weight 1 (`weights` `[B, T, 1]`; all frames when
-    `None`); zeros for a row without any. `count` is `sum(weights, axis=1)`
-    when the caller has it already.
+    Over the frames with weight 1 (`weights` `[B, T, 1]`); zeros for a row
+    without any. `count` is `sum(weights, axis=1)` when the caller has it already.
 
     Example:
 
@@ -73,15 +72,10 @@ def masked_moments(values, weights=None, count=None):
     >>> [float(moment[0, 0]) for moment in masked_moments(values, np.array([[[1.0], [1.0], [0.0]]], "float32"))]
     [2.0, 1.0]
     """
-    if weights is None:
-        safe = ops.cast(ops.shape(values)[1], values.dtype)
-        mean = ops.sum(values, axis=1) / safe
-        variance = ops.sum(ops.square(values - ops.expand_dims(mean, 1)), axis=1) / safe
-    else:
-        count = ops.sum(weights, axis=1) if count is None else count
-        safe = ops.maximum(count, 1.0)
-        mean = ops.sum(values * weights, axis=1) / safe
-        variance = ops.sum(ops.square(values - ops.expand_dims(mean, 1)) * weights, axis=1) / safe
+    count = ops.sum(weights, axis=1) if count is None else count
+    safe = ops.maximum(count, 1.0)
+    mean = ops.sum(values * weights, axis=1) / safe
+    variance = ops.sum(ops.square(values - ops.expand_dims(mean, 1)) * weights, axis=1) / safe
     return mean, ops.sqrt(ops.maximum(variance, 0.0))
 
 
