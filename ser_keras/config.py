@@ -171,6 +171,12 @@ def _shaping_values(config: Any, scope: str) -> dict[str, Any]:
     return values
 
 
+#: The selection that keeps each stage's final epoch: nothing is chosen on validation.
+LAST_EPOCH = "last"
+#: What picks a stage's kept epoch: a validation score (the highest wins), or the final epoch.
+SELECTION_METRICS = ("val_acc", "val_bacc", "val_mf1", "val_wf1", LAST_EPOCH)
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """An optimiser with a step-decay learning-rate schedule.
@@ -278,6 +284,9 @@ class Recipe:
             learns from the labels, one 0.96 s patch at a time; skipped for a
             frozen VGGish.
         audio_batch_size: the GLOBAL batch size of the audio stage, in patches.
+        audio_augmentation: the audio stage trains on patches with SpecAugment
+            masks (`ser_keras.audio.augment`; chosen on EmoDB's validation
+            speakers, docs/RESULTS.md).
         speaker_normalization: standardise each clip's log-mel bands with its
             speaker's statistics before any audio encoder (see
             `ser_keras.data.speaker_norm`).
@@ -290,7 +299,11 @@ class Recipe:
         batch_size: the GLOBAL batch size (split across replicas under
             `tf.distribute`; scale the learning rate with it yourself).
         distillation: the distillation loss weights.
-        selection_metric: the validation metric that picks the kept checkpoint.
+        selection_metric: the validation metric that picks each stage's kept
+            epoch (one of `SELECTION_METRICS`), or `LAST_EPOCH` (`"last"`):
+            the final epoch of every stage, nothing chosen on validation (for
+            a validation split too small to choose on, such as one speaker of
+            a small corpus; docs/RESULTS.md, EmoDB).
         seed: seeds weights, dropout and data order.
 
     Example:
@@ -305,6 +318,7 @@ class Recipe:
     compact_finetune: StageConfig | None = shapes(STUDENTS, None)
     audio: StageConfig = shapes(TEACHER, default_factory=lambda: _audio_stage(epochs=12))
     audio_batch_size: int = shapes(TEACHER, 32)
+    audio_augmentation: bool = shapes(TEACHER, True)
     speaker_normalization: bool = shapes(TEACHER, False)
     # These two shape nothing without speaker normalisation.
     speaker_statistics: str = shapes(TEACHER, ENROLMENT, when=lambda recipe: recipe.speaker_normalization)
@@ -320,6 +334,10 @@ class Recipe:
         if self.audio_batch_size < 1:
             raise ValueError(f"audio_batch_size must be at least 1; got {self.audio_batch_size}.")
         check_speaker_statistics_mode(self.speaker_statistics)
+        if self.selection_metric not in SELECTION_METRICS:
+            raise ValueError(
+                f"selection_metric must be one of {', '.join(SELECTION_METRICS)}; got {self.selection_metric!r}."
+            )
         if self.enrolment_clips < 0:
             raise ValueError(f"--enrolment-clips must be 0 or more; got {self.enrolment_clips}.")
 

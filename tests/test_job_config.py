@@ -90,3 +90,9 @@ def test_the_results_chart_labels_of_long_model_names_do_not_overlap():
     boxes = [label.get_window_extent(renderer) for label in labels]
     assert [label.get_text().replace("\n", " ").rsplit(" 4.8 ms", 1)[0] for label in labels] == names
     assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
+
+
+def test_selection_flag_sets_the_recipes_selection_and_changes_the_teachers_fingerprint():
+    default, last = parse(), parse("--selection", "last")
+    assert default.recipe.selection_metric == "val_acc" and last.recipe.selection_metric == "last"
+    assert default.teacher_fingerprint() != last.teacher_fingerprint()

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from training_stand_ins import build_stand_in_model, make_examples
 
-from ser_keras.config import OptimizerConfig, StageConfig
+from ser_keras.config import LAST_EPOCH, OptimizerConfig, Recipe, StageConfig
 from ser_keras.training import Distiller
 from ser_keras.training.stages import BestCheckpoint, EpochHistory, EpochSeed, run_stage
 
@@ -141,3 +141,32 @@ def test_a_best_checkpoint_write_failing_midway_keeps_the_previous_checkpoint(tm
     fresh.load_weights(path)
     for expected, actual in zip(model.get_weights(), fresh.get_weights(), strict=True):
         np.testing.assert_array_equal(actual, expected)
+
+
+def test_selection_last_keeps_the_final_epoch_and_a_score_keeps_the_best(tmp_path):
+    model = build_stand_in_model(seed=1)
+    scores = (0.5, 0.9, 0.6, 0.4)  # validation falls after epoch 2
+    final_weights = {}
+    for monitor in ("val_acc", LAST_EPOCH):
+        path = tmp_path / monitor / "best.weights.h5"
+        checkpoint = BestCheckpoint(str(path), monitor, model)
+        checkpoint.on_train_begin()
+        for epoch, score in enumerate(scores):
+            model.set_weights(build_stand_in_model(seed=10 + epoch).get_weights())
+            checkpoint.on_epoch_end(epoch, {"val_acc": score})
+        final_weights[monitor] = (checkpoint.best_epoch, build_stand_in_model(seed=0))
+        final_weights[monitor][1].load_weights(path)
+    assert final_weights["val_acc"][0] == 1 and final_weights[LAST_EPOCH][0] == 3
+    for monitor, seed in (("val_acc", 11), (LAST_EPOCH, 13)):
+        for expected, actual in zip(build_stand_in_model(seed=seed).get_weights(),
+                                    final_weights[monitor][1].get_weights(), strict=True):
+            np.testing.assert_array_equal(actual, expected)
+    resumed = BestCheckpoint(str(tmp_path / LAST_EPOCH / "best.weights.h5"), LAST_EPOCH, model)
+    resumed.on_train_begin()  # a resumed run goes on replacing it
+    resumed.on_epoch_end(4, {"val_acc": 0.1})
+    assert resumed.best_epoch == 4
+
+
+def test_an_unknown_selection_metric_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="val_bacc.*last"):
+        Recipe(selection_metric="val_los")

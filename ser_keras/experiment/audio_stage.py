@@ -11,7 +11,9 @@ A trainable encoder learns in its own stage before stage 1: every 0.96 s
 patch of a training clip is one example with the clip's label, through the
 encoder, a ReLU, dropout and a linear classifier; the epoch with the best
 validation accuracy (per patch) is kept, with the same checkpoints, backups,
-exact resume and TensorBoard logs as the other stages. The encoder is then
+exact resume and TensorBoard logs as the other stages. With
+`Recipe.audio_augmentation` (the default) the training patches carry SpecAugment
+masks (`ser_keras.audio.augment`). The encoder is then
 frozen and shared by the teacher and every student, so its embeddings are
 computed once (`EncoderCache.patch_embeddings`), exactly as for a frozen
 VGGish.
@@ -37,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from ser_keras.audio.augment import mask_patch
 from ser_keras.audio.params import NUM_BANDS, NUM_FRAMES
 from ser_keras.config import ModelConfig, Recipe
 from ser_keras.data import EncoderCache, Splits
@@ -44,7 +47,7 @@ from ser_keras.data.pipeline import epoch_shuffled
 from ser_keras.data.records import Utterance
 from ser_keras.models.audio_cnn import build_compact_audio_encoder, set_band_statistics
 from ser_keras.training.classifier import build_classifier
-from ser_keras.training.stages import make_optimizer, run_stage
+from ser_keras.training.stages import LAST_EPOCH, make_optimizer, run_stage
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +144,10 @@ def prepare_audio_encoder(
             label_names, strategy, stage_dir, log_dir,
         )
         logger.info(
-            "Audio encoder %s: best validation %s %.4f (per patch) at epoch %d.",
-            kind, record["selection_metric"], record["best_value"], record["best_epoch"] + 1,
+            "Audio encoder %s: kept epoch %d (%s; validation accuracy per patch %.4f).",
+            kind, record["best_epoch"] + 1,
+            "the last" if record["selection_metric"] == LAST_EPOCH else f"best {record['selection_metric']}",
+            record["history"]["val_acc"][record["best_epoch"]],
         )
     encoder.trainable = False
     embeddings = cache.patch_embeddings(patches, encoder)
@@ -193,7 +198,7 @@ def _train_from_labels(
         classifier = keras.Model(patches, {"logits": logits}, name="audio_stage")
         trainee = build_classifier(classifier, make_optimizer(recipe.audio.optimizer))
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="audio_stage_epoch")
-    train_data = patch_batches(train, recipe.audio_batch_size, recipe.seed, epoch)
+    train_data = patch_batches(train, recipe.audio_batch_size, recipe.seed, epoch, augment=recipe.audio_augmentation)
     validation_data = patch_batches(validation, recipe.audio_batch_size, recipe.seed, None)
     return run_stage(
         trainee, train_data, validation_data, recipe.audio,
@@ -203,9 +208,17 @@ def _train_from_labels(
 
 
 def patch_batches(
-    examples: tuple[np.ndarray, np.ndarray], batch_size: int, seed: int, epoch: tf.Variable | None
+    examples: tuple[np.ndarray, np.ndarray],
+    batch_size: int,
+    seed: int,
+    epoch: tf.Variable | None,
+    augment: bool = False,
 ) -> tf.data.Dataset:
     """Batches of `(patch, target)` pairs (a label, or a teacher's embedding), reshuffled per epoch when `epoch` is given.
+
+    With `augment` (and an `epoch`), every patch gets SpecAugment masks
+    (`ser_keras.audio.augment.mask_patch`) placed by the seed, the epoch and
+    its position in the epoch, so a resumed run draws the same ones.
 
     Example:
 
@@ -213,13 +226,20 @@ def patch_batches(
     """
     x, y = examples
     dataset = tf.data.Dataset.from_tensor_slices({"audio_patches": x, "label": y})
-    if epoch is not None:
+    if epoch is None:
+        pairs = dataset.map(lambda element: (element["audio_patches"], element["label"]))
+    else:
         dataset = epoch_shuffled(dataset, len(y), seed, epoch)
-    return (
-        dataset.map(lambda element: (element["audio_patches"], element["label"]))
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+
+        def pair(position: tf.Tensor, element: dict) -> tuple[tf.Tensor, tf.Tensor]:
+            patch = element["audio_patches"]
+            if augment:
+                draw = tf.cast(epoch.read_value(), tf.int64) * len(y) + position
+                patch = mask_patch(patch, tf.stack([tf.constant(seed, tf.int64), draw]))
+            return patch, element["label"]
+
+        pairs = dataset.enumerate().map(pair)
+    return pairs.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def audio_stage_dir(root: str, kind: str, fold_name: str) -> str:

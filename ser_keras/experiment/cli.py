@@ -37,6 +37,7 @@ from ser_keras.config import (
     LABEL_SUBSETS,
     PRESETS,
     PROTOCOLS,
+    SELECTION_METRICS,
     SPLITS,
     DataConfig,
     DistillJobConfig,
@@ -359,6 +360,12 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                                "recipes; default: the recipe's, 1 = off)")
     training.add_argument("--warmup-steps", type=at_least(0),
                           help="stage 2: linear learning-rate warm-up over its first N steps (default: the recipe's)")
+    training.add_argument("--no-audio-augmentation", action="store_true",
+                          help="the audio stage trains on unmasked patches (default: SpecAugment masks)")
+    training.add_argument("--selection", choices=SELECTION_METRICS,
+                          help="what picks each stage's kept epoch: a validation score, or last: the final epoch, "
+                               "nothing chosen on validation (for a validation split too small to choose on, such "
+                               "as one speaker of a small corpus) (default: the recipe's, val_acc)")
     training.add_argument("--batch-size", type=at_least(1), help="override the GLOBAL batch size")
     training.add_argument("--alpha", type=float, help="override the KL weight alpha")
     training.add_argument("--temperature", type=float, help="override the temperature T")
@@ -435,6 +442,10 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
     if args.finetune_epochs is not None:
         recipe = recipe.with_finetune_epochs(args.finetune_epochs)
     recipe = _with_finetune_schedule(recipe, args.layer_decay, args.warmup_steps)
+    if args.no_audio_augmentation:
+        recipe = dataclasses.replace(recipe, audio_augmentation=False)
+    if args.selection is not None:
+        recipe = dataclasses.replace(recipe, selection_metric=args.selection)
     distillation = recipe.distillation
     if args.alpha is not None:
         distillation = dataclasses.replace(distillation, alpha=args.alpha)

@@ -6,7 +6,8 @@ same set of callbacks:
 * the learning rate of the stage: its warm-up and step decay (`StepLearningRate`);
 * validation ACC/BACC/MF1/WF1 in the epoch logs (`ClassificationMetricsCallback`);
 * `BestCheckpoint`: keeps the weights of the best epoch by the selection metric
-  on disk, and remembers the best value across restarts;
+  on disk, and remembers the best value across restarts; with `LAST_EPOCH` as
+  the metric it keeps the final epoch (no choice made on validation);
 * `keras.callbacks.BackupAndRestore`: a run killed mid-epoch and started again
   with the same command resumes from its last completed epoch;
 * `EpochSeed`: makes the data order and dropout masks of an epoch depend on the
@@ -34,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from ser_keras.atomic import atomic_path, atomic_write
-from ser_keras.config import OptimizerConfig, StageConfig
+from ser_keras.config import LAST_EPOCH, OptimizerConfig, StageConfig
 from ser_keras.keras_internals import seed_generator_states, set_seed_generator_counter
 from ser_keras.labels import DEFAULT_LABELS
 from ser_keras.training.metrics import ClassificationMetricsCallback
@@ -145,7 +146,9 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     Args:
         filepath: where the best weights go (`.weights.h5`).
-        monitor: the epoch-log key to maximise (e.g. `"val_acc"`).
+        monitor: the epoch-log key to maximise (e.g. `"val_acc"`), or
+            `LAST_EPOCH`: every epoch replaces the previous one (its value is
+            the epoch's index).
         kept_model: the model whose weights are saved (default: the fitted
             model). Pass the uncompiled model being trained (a Distiller's
             student, a classifier's inner model) to keep the teacher and the
@@ -173,6 +176,8 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
+        if self.monitor == LAST_EPOCH:
+            logs = {**logs, LAST_EPOCH: float(epoch)}
         if self.monitor not in logs:
             raise KeyError(
                 f"The selection metric '{self.monitor}' is not in the epoch logs "
@@ -185,7 +190,10 @@ class BestCheckpoint(keras.callbacks.Callback):
             with atomic_write(self.state_path) as handle:
                 json.dump({"best": value, "epoch": epoch, "monitor": self.monitor}, handle)
             self.best, self.best_epoch = value, epoch
-            logger.info("Epoch %d: %s improved to %.4f; saved %s", epoch + 1, self.monitor, value, self.filepath)
+            if self.monitor == LAST_EPOCH:
+                logger.info("Epoch %d: saved as the latest epoch, %s", epoch + 1, self.filepath)
+            else:
+                logger.info("Epoch %d: %s improved to %.4f; saved %s", epoch + 1, self.monitor, value, self.filepath)
 
 
 class EpochHistory(keras.callbacks.Callback):
@@ -257,7 +265,8 @@ def run_stage(
         stage: epochs and optimiser settings (the schedule is applied here).
         stage_dir: where the best weights, the backup and the stage record go.
         log_dir: TensorBoard directory of this model and stage.
-        selection_metric: the epoch-log key that picks the best epoch.
+        selection_metric: the epoch-log key that picks the best epoch, or
+            `LAST_EPOCH` to keep the final one.
         epoch_variable: the variable the training data shuffles by (see `EpochSeed`).
         seed_stream: the stage's index among the stages of one model (0 for the
             first): its dropout masks are a function of (seed, stream, epoch).
