@@ -1,0 +1,55 @@
+"""SpecAugment masks of the audio stage: what they change, and that a resumed epoch draws the same ones."""
+
+import numpy as np
+import tensorflow as tf
+
+from ser_keras.audio.augment import MAX_MASKED_BANDS, MAX_MASKED_FRAMES, mask_patch
+from ser_keras.experiment.audio_stage import patch_batches
+
+
+def changed_span(changed: np.ndarray) -> tuple[int, int]:
+    """First index and width of the one run of True in `changed` (0, 0 without one)."""
+    where = np.flatnonzero(changed)
+    if not len(where):
+        return 0, 0
+    assert np.array_equal(where, np.arange(where[0], where[-1] + 1)), "the mask is not one contiguous span"
+    return int(where[0]), len(where)
+
+
+def test_a_patch_gets_one_band_mask_and_one_frame_mask_filled_with_its_mean():
+    rng = np.random.default_rng(0)
+    widths = set()
+    for draw in range(40):
+        patch = rng.normal(size=(96, 64)).astype(np.float32)
+        masked = mask_patch(patch, [7, draw]).numpy()
+        changed = masked != patch
+        full_columns, full_rows = changed.all(axis=0), changed.all(axis=1)
+        _, band_width = changed_span(full_columns)
+        _, frame_width = changed_span(full_rows)
+        # Every changed value lies in a masked band or a masked frame, and holds the patch's mean.
+        assert np.array_equal(changed, full_columns[None, :] | full_rows[:, None])
+        np.testing.assert_allclose(masked[changed], patch.mean(), rtol=1e-5)
+        assert band_width <= MAX_MASKED_BANDS and frame_width <= MAX_MASKED_FRAMES
+        widths.add((band_width, frame_width))
+        np.testing.assert_array_equal(mask_patch(patch, [7, draw]).numpy(), masked)  # the seed places it
+    assert len(widths) > 10  # widths vary with the seed
+
+
+def test_augmented_batches_keep_the_order_and_labels_and_repeat_for_the_same_epoch():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(12, 96, 64)).astype(np.float32), np.arange(12) % 4
+    epoch = tf.Variable(3, dtype=tf.int64)
+
+    def batches(augment: bool, at_epoch=epoch):
+        return [(inputs.numpy(), labels.numpy()) for inputs, labels in patch_batches((x, y), 5, 0, at_epoch, augment)]
+
+    plain, augmented, again = batches(False), batches(True), batches(True)
+    for (plain_x, plain_y), (masked_x, masked_y), (again_x, _) in zip(plain, augmented, again, strict=True):
+        np.testing.assert_array_equal(masked_y, plain_y)
+        np.testing.assert_array_equal(again_x, masked_x)  # a resumed epoch 3 draws the same masks
+        assert (masked_x != plain_x).any(axis=(1, 2)).mean() > 0.5
+    epoch.assign(4)
+    next_epoch = batches(True)
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(augmented, next_epoch, strict=True))
+    validation = [inputs.numpy() for inputs, _ in patch_batches((x, y), 5, 0, None, augment=True)]
+    np.testing.assert_array_equal(np.concatenate(validation), x)  # no epoch (validation): never masked
