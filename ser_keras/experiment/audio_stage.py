@@ -9,8 +9,9 @@ Three choices (`ModelConfig.audio_encoder`):
 
 A trainable encoder learns in its own stage before stage 1: every 0.96 s
 patch of a training clip is one example with the clip's label, through the
-encoder, a ReLU, dropout and a linear classifier; the epoch with the best
-validation accuracy (per patch) is kept, with the same checkpoints, backups,
+encoder, a ReLU, dropout and a linear classifier; the epoch that the recipe's
+selection picks is kept (the best validation accuracy per patch, or the last
+with `--selection last`), with the same checkpoints, backups,
 exact resume and TensorBoard logs as the other stages. With
 `Recipe.audio_augmentation` (the default) the training patches carry SpecAugment
 masks (`ser_keras.audio.augment`). The encoder is then
