@@ -318,7 +318,8 @@ class Recipe:
     compact_finetune: StageConfig | None = shapes(STUDENTS, None)
     audio: StageConfig = shapes(TEACHER, default_factory=lambda: _audio_stage(epochs=12))
     audio_batch_size: int = shapes(TEACHER, 32)
-    audio_augmentation: bool = shapes(TEACHER, True)
+    # Earlier code had no masks: a recipe without them keeps the fingerprints of models saved then.
+    audio_augmentation: bool = shapes(TEACHER, True, when=lambda recipe: recipe.audio_augmentation)
     speaker_normalization: bool = shapes(TEACHER, False)
     # These two shape nothing without speaker normalisation.
     speaker_statistics: str = shapes(TEACHER, ENROLMENT, when=lambda recipe: recipe.speaker_normalization)
@@ -408,6 +409,7 @@ class Recipe:
         True
         """
         values = dict(values)
+        values.setdefault("audio_augmentation", False)  # saved before the field existed: trained without masks
         for stage in ("transfer", "finetune", "compact_finetune", "audio"):
             if values.get(stage) is not None:
                 stage_values = dict(values[stage])
@@ -727,6 +729,17 @@ class ModelConfig:
             return self.audio_encoder
         return "vggish" if self.vggish_weights else "compact"
 
+    @property
+    def trains_audio_encoder(self) -> bool:
+        """Whether the job has an audio stage: it reads audio through an encoder trained from the labels.
+
+        Example:
+
+        >>> ModelConfig().trains_audio_encoder, ModelConfig(modality="text").trains_audio_encoder
+        (True, False)
+        """
+        return self.modality != "text" and self.audio_encoder_kind != "vggish"
+
 
 @dataclass(frozen=True)
 class DistillJobConfig:
@@ -800,6 +813,8 @@ class DistillJobConfig:
         (False, True)
         """
         relevant = json.loads(json.dumps(_shaping_values(self, TEACHER if teacher_only else STUDENTS)))
+        if not self.model.trains_audio_encoder:
+            relevant["recipe"].pop("audio_augmentation", None)  # no audio stage: the masks change nothing
         relevant["training_format"] = TRAINING_FORMAT
         return relevant
 

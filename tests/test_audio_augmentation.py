@@ -48,6 +48,10 @@ def test_augmented_batches_keep_the_order_and_labels_and_repeat_for_the_same_epo
         np.testing.assert_array_equal(masked_y, plain_y)
         np.testing.assert_array_equal(again_x, masked_x)  # a resumed epoch 3 draws the same masks
         assert (masked_x != plain_x).any(axis=(1, 2)).mean() > 0.5
+        for plain_patch, masked_patch in zip(plain_x, masked_x, strict=True):
+            # The same patch in the same place: it differs from the unmasked one in whole bands and frames only.
+            changed = masked_patch != plain_patch
+            assert np.array_equal(changed, changed.all(axis=0)[None, :] | changed.all(axis=1)[:, None])
     epoch.assign(4)
     next_epoch = batches(True)
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(augmented, next_epoch, strict=True))

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from ser_keras.config import DataConfig
+from ser_keras.config import DataConfig, Recipe, get_recipe
 from ser_keras.data import Corpus
 from ser_keras.data.records import Utterance
 from ser_keras.data.splits import paper_split
@@ -96,3 +96,21 @@ def test_selection_flag_sets_the_recipes_selection_and_changes_the_teachers_fing
     default, last = parse(), parse("--selection", "last")
     assert default.recipe.selection_metric == "val_acc" and last.recipe.selection_metric == "last"
     assert default.teacher_fingerprint() != last.teacher_fingerprint()
+
+
+def test_audio_augmentation_shapes_the_fingerprints_only_where_an_audio_encoder_trains():
+    def fingerprints(*flags: str) -> tuple[str, str]:
+        config = parse(*flags)
+        return config.teacher_fingerprint(), config.training_fingerprint()
+
+    assert parse().recipe.audio_augmentation and not parse("--no-audio-augmentation").recipe.audio_augmentation
+    assert fingerprints() != fingerprints("--no-audio-augmentation")  # the compact CNN trains with masks
+    for flags in (("--modality", "text"), ("--vggish-weights", "vggish_model.ckpt")):  # no audio stage
+        assert fingerprints(*flags) == fingerprints(*flags, "--no-audio-augmentation")
+
+
+def test_a_recipe_saved_before_audio_augmentation_existed_reads_back_without_it():
+    saved = get_recipe("demo").to_dict()
+    del saved["audio_augmentation"]
+    assert Recipe.from_dict(saved).audio_augmentation is False
+    assert Recipe.from_dict(get_recipe("demo").to_dict()) == get_recipe("demo")

@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from ser_keras.audio.params import EMBEDDING_SIZE, NUM_BANDS, NUM_FRAMES
-from ser_keras.config import Recipe
+from ser_keras.config import LAST_EPOCH, Recipe
 from ser_keras.data import EncoderCache, Splits
 from ser_keras.data.records import Utterance
 from ser_keras.experiment.audio_stage import AudioBranch, patch_batches
@@ -58,7 +58,7 @@ from ser_keras.training.tensorboard import log_scores
 
 logger = logging.getLogger(__name__)
 
-#: The epoch-log key that picks the audio student's best epoch.
+#: The epoch-log key that picks the audio student's best epoch (unless the recipe keeps the last).
 AUDIO_STUDENT_SELECTION = "val_cosine"
 
 
@@ -136,7 +136,7 @@ def audio_student_branch(
             recipe.audio,
             stage_dir=stage_dir,
             log_dir=log_dir,
-            selection_metric=AUDIO_STUDENT_SELECTION,
+            selection_metric=LAST_EPOCH if recipe.selection_metric == LAST_EPOCH else AUDIO_STUDENT_SELECTION,
             epoch_variable=epoch,
             metrics_callback=EmbeddingFidelityCallback(validation_data, variance),
             kept_model=encoder,  # the best checkpoint holds the encoder alone, no optimizer state

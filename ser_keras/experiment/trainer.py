@@ -8,7 +8,8 @@ Stage 1 (transfer learning): both encoders frozen; only the fusion head trains,
 on encoder outputs computed once (`ser_keras.data.EncoderCache`). Stage 2
 (fine-tuning): the text encoder is unfrozen and trains with the head; the audio
 encoder stays frozen, so its cached embeddings are still used. Each stage keeps
-its best validation epoch (`ser_keras.training.stages.run_stage`), and stage 2
+its best validation epoch, or its last with `Recipe.selection_metric="last"`
+(`ser_keras.training.stages.run_stage`), and stage 2
 starts from stage 1's best weights.
 
 A student with distillation trains through a `Distiller` whose frozen teacher

@@ -176,7 +176,8 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        if self.monitor == LAST_EPOCH:
+        last = self.monitor == LAST_EPOCH
+        if last:
             logs = {**logs, LAST_EPOCH: float(epoch)}
         if self.monitor not in logs:
             raise KeyError(
@@ -184,13 +185,13 @@ class BestCheckpoint(keras.callbacks.Callback):
                 f"({sorted(logs)}); choose one of them as `selection_metric`."
             )
         value = float(logs[self.monitor])
-        if value > self.best:
+        if value > self.best or (last and value == self.best):  # an epoch run again after a kill replaces itself
             with atomic_path(self.filepath) as weights_path:
                 (self.kept_model or self.model).save_weights(weights_path, overwrite=True)
             with atomic_write(self.state_path) as handle:
                 json.dump({"best": value, "epoch": epoch, "monitor": self.monitor}, handle)
             self.best, self.best_epoch = value, epoch
-            if self.monitor == LAST_EPOCH:
+            if last:
                 logger.info("Epoch %d: saved as the latest epoch, %s", epoch + 1, self.filepath)
             else:
                 logger.info("Epoch %d: %s improved to %.4f; saved %s", epoch + 1, self.monitor, value, self.filepath)
@@ -252,7 +253,7 @@ def run_stage(
     kept_model: keras.Model | None = None,
     metrics_callback: keras.callbacks.Callback | None = None,
 ) -> dict:
-    """Fits `model` for one stage and restores the weights of its best validation epoch.
+    """Fits `model` for one stage and restores the weights of its best validation epoch (or its last).
 
     `model` must be compiled. If the stage already finished in an earlier run
     (its `done.json` exists), training is skipped and the best weights are
