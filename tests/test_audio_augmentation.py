@@ -1,9 +1,14 @@
 """SpecAugment masks of the audio stage: what they change, and that a resumed epoch draws the same ones."""
 
+import dataclasses
+
+import keras
 import numpy as np
 import tensorflow as tf
 
 from ser_keras.audio.augment import MAX_MASKED_BANDS, MAX_MASKED_FRAMES, mask_patch
+from ser_keras.config import get_recipe
+from ser_keras.experiment import audio_stage
 from ser_keras.experiment.audio_stage import patch_batches
 
 
@@ -57,3 +62,37 @@ def test_augmented_batches_keep_the_order_and_labels_and_repeat_for_the_same_epo
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(augmented, next_epoch, strict=True))
     validation = [inputs.numpy() for inputs, _ in patch_batches((x, y), 5, 0, None, augment=True)]
     np.testing.assert_array_equal(np.concatenate(validation), x)  # no epoch (validation): never masked
+
+
+class _StopBeforeTraining(Exception):
+    pass
+
+
+def test_the_audio_stage_masks_training_patches_only_when_the_recipe_asks(monkeypatch, tmp_path):
+    calls = []
+
+    def spy(examples, batch_size, seed, epoch, augment=False):
+        calls.append((epoch is not None, augment))
+        if len(calls) == 2:
+            raise _StopBeforeTraining
+        return None
+
+    monkeypatch.setattr(audio_stage, "patch_batches", spy)
+    encoder = keras_encoder()
+    x, y = np.zeros((4, 96, 64), np.float32), np.array([0, 1, 0, 1])
+    for augmentation in (True, False):
+        calls.clear()
+        recipe = dataclasses.replace(get_recipe("demo"), audio_augmentation=augmentation)
+        try:
+            audio_stage._train_from_labels(encoder, recipe, (x, y), (x, y), ["a", "b"], tf.distribute.get_strategy(),
+                                           str(tmp_path / "stage"), str(tmp_path / "tb"))
+        except _StopBeforeTraining:
+            pass
+        # The training batches (reshuffled per epoch) follow the recipe; validation is never masked.
+        assert calls == [(True, augmentation), (False, False)]
+
+
+def keras_encoder():
+    """A tiny per-patch encoder, `[N, 96, 64] -> [N, 8]`."""
+    patches = keras.Input((96, 64))
+    return keras.Model(patches, keras.layers.Dense(8)(keras.layers.Flatten()(patches)))
