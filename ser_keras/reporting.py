@@ -137,15 +137,16 @@ def results_markdown(results: Sequence[ModelResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def results_chart_figure(results: Sequence[ModelResult], title: str):
+def results_chart_figure(results: Sequence[ModelResult], title: str, num_classes: int | None = None):
     """A grouped bar chart of the test scores per model, latency in the labels, legend outside the bars.
 
     Rows aggregated over folds or seeds (with `extra["test_std"]`) are drawn
-    as their means with error bars of one standard deviation.
+    as their means with error bars of one standard deviation. With
+    `num_classes`, a dotted line marks chance balanced accuracy (`100 / K`).
 
     Example:
 
-    >>> figure = results_chart_figure([], "Demo corpus")  # doctest: +SKIP
+    >>> figure = results_chart_figure([], "Demo corpus", num_classes=4)  # doctest: +SKIP
     """
     from matplotlib.figure import Figure
 
@@ -166,23 +167,27 @@ def results_chart_figure(results: Sequence[ModelResult], title: str):
     axes.set_xticks(positions, labels=labels, fontsize=8)
     axes.set_ylabel("score (%), mean ± std" if any(deviations) else "score (%)")
     axes.set_ylim(0, 100)
-    axes.axhline(100.0 / 4, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
+    if num_classes:
+        axes.axhline(100.0 / num_classes, color="grey", linestyle=":", linewidth=1,
+                     label=f"chance ({num_classes} classes)")
     axes.set_title(title)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # right of the plot area
     figure.tight_layout()
     return figure
 
 
-def results_chart_png(results: Sequence[ModelResult], path: str | os.PathLike, title: str) -> None:
+def results_chart_png(
+    results: Sequence[ModelResult], path: str | os.PathLike, title: str, num_classes: int | None = None
+) -> None:
     """Saves `results_chart_figure` as a PNG.
 
     Example:
 
-    >>> results_chart_png(results, "results.png", "Demo corpus")  # doctest: +SKIP
+    >>> results_chart_png(results, "results.png", "Demo corpus", num_classes=4)  # doctest: +SKIP
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    FigureCanvasAgg(results_chart_figure(results, title)).print_png(os.fspath(path))
+    FigureCanvasAgg(results_chart_figure(results, title, num_classes)).print_png(os.fspath(path))
 
 
 def save_results(
@@ -192,6 +197,7 @@ def save_results(
     metadata: dict[str, Any] | None = None,
     notes_markdown: str = "",
     sections: dict[str, Any] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """Writes `results.md`, `results.json` and `results.png` to `output_dir`.
 
@@ -203,6 +209,8 @@ def save_results(
         notes_markdown: markdown written after the table in `results.md`
             (e.g. the paired KD-minus-no-KD differences over seeds).
         sections: more top-level keys of `results.json`, beside `"models"`.
+        class_names: the corpus's classes, in the models' output order: kept
+            as `"class_names"` in `results.json`, and the chart's chance line.
 
     Returns:
         The paths written, keyed by `"markdown"`, `"json"` and `"png"`.
@@ -224,11 +232,17 @@ def save_results(
         handle.write(f"# {title}\n\n" + results_markdown(results) + (f"\n{notes_markdown}" if notes_markdown else ""))
     with open(paths["json"], "w", encoding="utf-8") as handle:
         json.dump(
-            {"title": title, "metadata": metadata or {}, "models": [r.to_dict() for r in results], **(sections or {})},
+            {
+                "title": title,
+                "metadata": metadata or {},
+                **({"class_names": list(class_names)} if class_names else {}),
+                "models": [r.to_dict() for r in results],
+                **(sections or {}),
+            },
             handle,
             indent=2,
         )
-    results_chart_png(results, paths["png"], title)
+    results_chart_png(results, paths["png"], title, len(class_names) if class_names else None)
     return paths
 
 

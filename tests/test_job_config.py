@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
@@ -12,7 +13,7 @@ from ser_keras.data.records import Utterance
 from ser_keras.data.splits import paper_split
 from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
 from ser_keras.experiment.data import job_folds
-from ser_keras.reporting import ModelResult, results_chart_figure
+from ser_keras.reporting import ModelResult, results_chart_figure, save_results
 
 LABELS = ("angry", "happy", "sad", "neutral")
 
@@ -114,3 +115,18 @@ def test_a_recipe_saved_before_audio_augmentation_existed_reads_back_without_it(
     del saved["audio_augmentation"]
     assert Recipe.from_dict(saved).audio_augmentation is False
     assert Recipe.from_dict(get_recipe("demo").to_dict()) == get_recipe("demo")
+
+
+def test_the_chart_marks_chance_for_the_corpus_classes_and_results_json_names_them(tmp_path):
+    results = [ModelResult("model", 1, False, test={"bacc": 0.5, "acc": 0.5, "mf1": 0.5, "wf1": 0.5})]
+
+    def chance_lines(figure) -> list[tuple[str, float]]:
+        return [(line.get_label(), line.get_ydata()[0]) for line in figure.axes[0].get_lines()
+                if line.get_label().startswith("chance")]
+
+    assert chance_lines(results_chart_figure(results, "title", num_classes=7)) == [("chance (7 classes)", 100 / 7)]
+    assert chance_lines(results_chart_figure(results, "title")) == []  # unknown: no line rather than a wrong one
+    classes = ["angry", "bored", "disgust", "fearful", "happy", "sad", "neutral"]
+    paths = save_results(results, tmp_path, title="EmoDB", class_names=classes)
+    with open(paths["json"], encoding="utf-8") as handle:
+        assert json.load(handle)["class_names"] == classes

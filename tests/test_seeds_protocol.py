@@ -175,6 +175,7 @@ def test_seeds_job_gives_per_seed_runs_that_a_single_seed_run_reproduces(tiny_pr
     # Two seeds, two teachers: the seed is in the saved teacher's settings hash.
     assert len(list((tmp_path / "seeds" / "teachers").glob("*/settings.json"))) == 2
 
+    assert aggregate["class_names"] == json.loads((run / f"seed_{a}" / "results.json").read_text())["class_names"]
     keys = [m["extra"]["model_key"] for m in aggregate["models"]]
     assert keys[:3] == ["teacher", "student_k1", "student_k1_kd"]
     for model in aggregate["models"]:

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except (*USER_ERRORS, ModelPathError) as error:
         return report_user_error(parser.prog, error, args.verbose)
     title = f"Evaluation on {args.dataset}" + (f", fold {args.fold}" if args.fold is not None else "")
-    paths = save_results(results, args.output_dir, title=title)
+    paths = save_results(results, args.output_dir, title=title, class_names=corpus.label_names)
     print(open(paths["markdown"], encoding="utf-8").read())
     print(f"Written: {paths['markdown']}, {paths['json']}, {paths['png']}")
     return 0

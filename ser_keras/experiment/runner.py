@@ -167,6 +167,7 @@ def _write_results(job: JobContext, results: list[ModelResult]) -> JobOutputs:
     paths = save_results(
         results, run_dir, title=title,
         metadata={"config": config.to_dict(), "skipped": len(corpus.skip_report)},
+        class_names=corpus.label_names,
     )
     log_text(os.path.join(job.log_dir, "summary"), "results", results_markdown(results))
     corpus.skip_report.write_csv(os.path.join(run_dir, "skipped.csv"))

@@ -335,7 +335,8 @@ def run_seeds(
     paths = {key: os.path.join(run_dir, f"results.{ext}") for key, ext in (("markdown", "md"), ("json", "json"), ("png", "png"))}
     if WorkerRole.from_environment().is_chief:
         _check_same_split(per_seed)
-        title = _seed_title(per_seed[seeds[0]].results_paths.get("json"), config, seeds)
+        first_run = _read_results_json(per_seed[seeds[0]].results_paths.get("json"))
+        title = _seed_title(first_run, config, seeds)
         configuration = config.to_dict()
         configuration["recipe"]["seed"] = seeds
         notes = differences_markdown(differences, seeds)
@@ -345,15 +346,21 @@ def run_seeds(
                       "seed_runs": {str(seed): per_seed[seed].run_dir for seed in seeds}},
             notes_markdown=notes,
             sections={"seeds": seeds, "kd_differences": differences},
+            class_names=first_run.get("class_names"),
         )
         logger.info("Mean ± std over seeds %s:\n%s\n%s", ", ".join(map(str, seeds)), results_markdown(results), notes)
     return SeedOutputs(run_dir, results, paths, differences, per_seed)
 
 
-def _seed_title(results_json: str | None, config: DistillJobConfig, seeds: Sequence[int]) -> str:
+def _read_results_json(path: str | None) -> dict:
+    """A single run's `results.json` (empty when it wrote none: a worker that is not the chief)."""
+    if not path or not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _seed_title(first_run: dict, config: DistillJobConfig, seeds: Sequence[int]) -> str:
     """The single runs' title (from the first seed's `results.json`), with the seeds."""
-    title = f"{config.data.dataset} ({config.data.protocol}), recipe {config.recipe.name}"
-    if results_json and os.path.isfile(results_json):
-        with open(results_json, encoding="utf-8") as handle:
-            title = json.load(handle).get("title", title)
+    title = first_run.get("title", f"{config.data.dataset} ({config.data.protocol}), recipe {config.recipe.name}")
     return f"{title}, mean ± std over seeds {', '.join(map(str, seeds))}"
