@@ -130,3 +130,25 @@ def test_the_chart_marks_chance_for_the_corpus_classes_and_results_json_names_th
     paths = save_results(results, tmp_path, title="EmoDB", class_names=classes)
     with open(paths["json"], encoding="utf-8") as handle:
         assert json.load(handle)["class_names"] == classes
+
+
+def test_a_job_that_would_choose_epochs_on_one_validation_speaker_is_warned(caplog):
+    from ser_keras.data.splits import speaker_folds
+    from ser_keras.experiment.job_inputs import _warn_on_one_speaker_selection
+
+    clips = [Utterance(f"{speaker}_{index}", "", "sad" if index % 2 else "happy", speaker=speaker)
+             for speaker in ("s1", "s2", "s3", "s4") for index in range(6)]
+
+    def warned(folds, selection: str) -> bool:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="ser_keras.experiment.job_inputs"):
+            _warn_on_one_speaker_selection(folds, selection)
+        return any("validates on one speaker" in record.message for record in caplog.records)
+
+    one_speaker = speaker_folds(clips)  # leave-one-speaker-out: one validation speaker per fold
+    two_speakers = speaker_folds(clips + [Utterance(f"s5_{i}", "", "sad", speaker="s5") for i in range(6)]
+                                 + [Utterance(f"s6_{i}", "", "happy", speaker="s6") for i in range(6)], 3)
+    assert warned(one_speaker, "val_acc") and warned(one_speaker, "val_wf1")
+    assert "(6 to 6 clips)" in caplog.records[-1].message
+    assert not warned(one_speaker, "last")
+    assert not warned(two_speakers, "val_acc")  # groups of two speakers

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from ser_keras.config import DistillJobConfig
+from ser_keras.config import LAST_EPOCH, DistillJobConfig
 from ser_keras.data import Corpus, EncoderCache, Splits
 from ser_keras.data.unlabelled import read_unlabelled_audio, without_corpus_clips
 from ser_keras.experiment.audio_stage import build_audio_encoder
@@ -72,7 +72,30 @@ def _read_corpus(config: DistillJobConfig) -> tuple[Corpus, list[tuple[str, Spli
     check_corpus_modalities(corpus, config.model.modality)
     folds = job_folds(corpus, config.data)
     _write_splits(folds, os.path.join(config.run_dir, "splits.csv"))
+    _warn_on_one_speaker_selection(folds, config.recipe.selection_metric)
     return corpus, folds
+
+
+def _warn_on_one_speaker_selection(folds: Sequence[tuple[str, Splits]], selection_metric: str) -> None:
+    """A warning when every fold would choose its epochs by a validation metric of one speaker's clips.
+
+    Example:
+
+    >>> _warn_on_one_speaker_selection(folds, "val_acc")  # doctest: +SKIP
+    WARNING ... Every fold validates on one speaker ...
+    """
+    if selection_metric == LAST_EPOCH:
+        return
+    speakers = [{item.speaker for item in splits.validation} for _, splits in folds]
+    if not all(len(names) == 1 and None not in names for names in speakers):
+        return
+    clips = [len(splits.validation) for _, splits in folds]
+    logger.warning(
+        "Every fold validates on one speaker (%d to %d clips): choosing each stage's epoch by its %s fits "
+        "that speaker and inflates the validation scores (on EmoDB: validation 13-21 points above test). "
+        "--selection last keeps each stage's final epoch instead (docs/RESULTS.md, EmoDB).",
+        min(clips), max(clips), selection_metric,
+    )
 
 
 def _write_splits(folds: Sequence[tuple[str, Splits]], path: str) -> None:
