@@ -217,7 +217,7 @@ def save_results(
 
     Example:
 
-    >>> paths = save_results(results, "saved_models/run")  # doctest: +SKIP
+    >>> paths = save_results(results, "saved_models/run", class_names=corpus.label_names)  # doctest: +SKIP
     >>> sorted(paths)  # doctest: +SKIP
     ['json', 'markdown', 'png']
     """

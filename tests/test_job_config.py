@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 
 import pytest
 
-from ser_keras.config import DataConfig, Recipe, get_recipe
+from ser_keras.config import DataConfig, DistillJobConfig, Recipe, get_recipe
 from ser_keras.data import Corpus
 from ser_keras.data.records import Utterance
 from ser_keras.data.splits import paper_split
 from ser_keras.experiment.cli import add_job_arguments, job_config_from_args
+from ser_keras.experiment import job_inputs
 from ser_keras.experiment.data import job_folds
 from ser_keras.reporting import ModelResult, results_chart_figure, save_results
 
@@ -69,7 +72,7 @@ def test_the_results_chart_legend_is_outside_the_bars():
                     test={"bacc": 0.99, "acc": 0.99, "mf1": 0.99, "wf1": 0.99})
         for index in range(3)
     ]
-    figure = results_chart_figure(results, "title")
+    figure = results_chart_figure(results, "title", num_classes=7)  # the chance line has a legend entry too
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     renderer = FigureCanvasAgg(figure).get_renderer()
@@ -132,23 +135,25 @@ def test_the_chart_marks_chance_for_the_corpus_classes_and_results_json_names_th
         assert json.load(handle)["class_names"] == classes
 
 
-def test_a_job_that_would_choose_epochs_on_one_validation_speaker_is_warned(caplog):
-    from ser_keras.data.splits import speaker_folds
-    from ser_keras.experiment.job_inputs import _warn_on_one_speaker_selection
-
+def test_a_job_that_would_choose_epochs_on_one_validation_speaker_is_warned(caplog, monkeypatch, tmp_path):
     clips = [Utterance(f"{speaker}_{index}", "", "sad" if index % 2 else "happy", speaker=speaker)
-             for speaker in ("s1", "s2", "s3", "s4") for index in range(6)]
+             for speaker in ("s1", "s2", "s3", "s4", "s5", "s6") for index in range(6)]
+    monkeypatch.setattr(job_inputs, "load_corpus", lambda data: Corpus(clips, label_names=("happy", "sad")))
+    monkeypatch.setattr(job_inputs, "check_corpus_modalities", lambda corpus, modality: None)
 
-    def warned(folds, selection: str) -> bool:
+    def warned(selection: str, speaker_folds: int | None = None) -> bool:
+        config = DistillJobConfig(
+            data=DataConfig(dataset="manifest", manifest="clips.csv", protocol="loso", speaker_folds=speaker_folds),
+            recipe=dataclasses.replace(get_recipe("demo"), selection_metric=selection),
+            output_dir=str(tmp_path), run_name="run",
+        )
+        os.makedirs(config.run_dir, exist_ok=True)
         caplog.clear()
         with caplog.at_level("WARNING", logger="ser_keras.experiment.job_inputs"):
-            _warn_on_one_speaker_selection(folds, selection)
+            job_inputs._read_corpus(config)
         return any("validates on one speaker" in record.message for record in caplog.records)
 
-    one_speaker = speaker_folds(clips)  # leave-one-speaker-out: one validation speaker per fold
-    two_speakers = speaker_folds(clips + [Utterance(f"s5_{i}", "", "sad", speaker="s5") for i in range(6)]
-                                 + [Utterance(f"s6_{i}", "", "happy", speaker="s6") for i in range(6)], 3)
-    assert warned(one_speaker, "val_acc") and warned(one_speaker, "val_wf1")
+    assert warned("val_acc") and warned("val_wf1")  # leave-one-speaker-out: one validation speaker per fold
     assert "(6 to 6 clips)" in caplog.records[-1].message
-    assert not warned(one_speaker, "last")
-    assert not warned(two_speakers, "val_acc")  # groups of two speakers
+    assert not warned("last")
+    assert not warned("val_acc", speaker_folds=3)  # groups of two speakers

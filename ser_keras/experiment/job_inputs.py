@@ -67,7 +67,11 @@ def read_job_inputs(config: DistillJobConfig, log_dir: str) -> JobContext:
 
 
 def _read_corpus(config: DistillJobConfig) -> tuple[Corpus, list[tuple[str, Splits]]]:
-    """The corpus, checked against the modality, and its folds, written to `<run>/splits.csv`."""
+    """The corpus, checked against the modality, and its folds, written to `<run>/splits.csv`.
+
+    Warns when every fold would choose its epochs on one validation speaker
+    (`_warn_on_one_speaker_selection`).
+    """
     corpus = load_corpus(config.data)
     check_corpus_modalities(corpus, config.model.modality)
     folds = job_folds(corpus, config.data)
@@ -79,12 +83,11 @@ def _read_corpus(config: DistillJobConfig) -> tuple[Corpus, list[tuple[str, Spli
 def _warn_on_one_speaker_selection(folds: Sequence[tuple[str, Splits]], selection_metric: str) -> None:
     """A warning when every fold would choose its epochs by a validation metric of one speaker's clips.
 
-    Example:
+    Example (leave-one-speaker-out on a corpus, epochs chosen by validation accuracy):
 
-    >>> _warn_on_one_speaker_selection(folds, "val_acc")  # doctest: +SKIP
-    WARNING ... Every fold validates on one speaker ...
+    >>> _warn_on_one_speaker_selection(speaker_folds(corpus.utterances), "val_acc")  # doctest: +SKIP
     """
-    if selection_metric == LAST_EPOCH:
+    if selection_metric == LAST_EPOCH or not folds:
         return
     speakers = [{item.speaker for item in splits.validation} for _, splits in folds]
     if not all(len(names) == 1 and None not in names for names in speakers):
@@ -92,8 +95,8 @@ def _warn_on_one_speaker_selection(folds: Sequence[tuple[str, Splits]], selectio
     clips = [len(splits.validation) for _, splits in folds]
     logger.warning(
         "Every fold validates on one speaker (%d to %d clips): choosing each stage's epoch by its %s fits "
-        "that speaker and inflates the validation scores (on EmoDB: validation 13-21 points above test). "
-        "--selection last keeps each stage's final epoch instead (docs/RESULTS.md, EmoDB).",
+        "that speaker and inflates the validation scores. --selection last keeps each stage's final epoch "
+        "instead (README, 'Choosing on one validation speaker'; docs/RESULTS.md, EmoDB).",
         min(clips), max(clips), selection_metric,
     )
 

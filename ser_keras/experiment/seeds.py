@@ -10,7 +10,7 @@ TensorBoard logs and exports), and writes the aggregate in `<run>/`:
   by `ser_keras.experiment.folds.aggregate_runs`), then the paired
   KD-minus-no-KD differences;
 * `results.json`: those rows, each with its per-seed rows in `extra["seeds"]`,
-  and `kd_differences` (`paired_kd_differences`);
+  `kd_differences` (`paired_kd_differences`) and the corpus's `class_names`;
 * `results.png`: the chart of the means, with one-standard-deviation error bars.
 
 Only the training seed changes between the runs (`Recipe.seed`: initial
@@ -352,15 +352,21 @@ def run_seeds(
     return SeedOutputs(run_dir, results, paths, differences, per_seed)
 
 
-def _read_results_json(path: str | None) -> dict:
-    """A single run's `results.json` (empty when it wrote none: a worker that is not the chief)."""
+def _read_results_json(path: str | None) -> dict[str, Any]:
+    """A single run's `results.json`, or `{}` when the run reports no such file.
+
+    Example:
+
+    >>> _read_results_json(None)
+    {}
+    """
     if not path or not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def _seed_title(first_run: dict, config: DistillJobConfig, seeds: Sequence[int]) -> str:
+def _seed_title(first_run: dict[str, Any], config: DistillJobConfig, seeds: Sequence[int]) -> str:
     """The single runs' title (from the first seed's `results.json`), with the seeds."""
     title = first_run.get("title", f"{config.data.dataset} ({config.data.protocol}), recipe {config.recipe.name}")
     return f"{title}, mean ± std over seeds {', '.join(map(str, seeds))}"
