@@ -162,6 +162,28 @@ def set_seed_generator_counter(state, counter: int) -> None:
     state.assign(value)
 
 
+def set_seed_generator_seed(state, seed: int) -> None:
+    """Sets a seed generator's seed and keeps its counter.
+
+    Relies on: the state is `[seed, counter]` (`SeedGenerator.__init__`), so
+    the masks drawn after this call depend on `seed` and the counter alone. Why:
+    a generator created without a seed (a keras-hub backbone's dropout layers)
+    draws its seed from the global random state when it is built, so its masks
+    would depend on everything drawn before it in the process.
+
+    Example:
+
+    >>> import keras
+    >>> (state,) = seed_generator_states(keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5, seed=7)]))
+    >>> set_seed_generator_seed(state, 12)
+    >>> state.numpy().tolist()
+    [12, 0]
+    """
+    value = np.array(state.numpy())
+    value[0] = seed
+    state.assign(value)
+
+
 # --- Optimizer slots -------------------------------------------------------------------------------
 
 

@@ -149,3 +149,30 @@ def test_a_student_and_its_distilled_twin_start_from_the_same_weights_whatever_w
     initial = [model.models.head.get_weights() for model in (plain, distilled, other)]
     assert len(initial[0]) > 2 and all(np.array_equal(a, b) for a, b in zip(initial[0], initial[1]))
     assert not all(np.array_equal(a, b) for a, b in zip(initial[0], initial[2]))
+
+
+def test_a_text_encoders_dropout_follows_its_model_not_the_random_state_it_was_loaded_in():
+    # A keras-hub BERT draws its dropout seeds when loaded: the twins' encoders below are loaded in
+    # two random states, and must still draw the same masks (and another student other ones).
+    import tensorflow as tf
+    from text_model_stand_ins import build_tiny_bert
+
+    from ser_keras.config import StageConfig
+    from ser_keras.experiment.trainer import FoldData, FoldTrainer
+    from ser_keras.keras_internals import seed_generator_states
+
+    def dropout_seeds(encoder):
+        return [int(state.numpy()[0]) for state in seed_generator_states(encoder)]
+
+    no_training = get_recipe("demo", transfer=StageConfig(epochs=0), finetune=StageConfig(epochs=0))
+    trainer = FoldTrainer(FoldData("main", None, "unused", LABELS), no_training, None, None,
+                          tf.distribute.get_strategy(), pooling="cls", modality="text")
+    encoders = [build_tiny_bert(seed) for seed in (1, 2, 1)]
+    loaded = [dropout_seeds(encoder) for encoder in encoders]
+    assert len(loaded[0]) == 1 + 3 * 3 and loaded[0] != loaded[1]  # embeddings + 3 per layer; two draws
+    plain = trainer.train("student_k1", "unused", encoders[0], None)
+    distilled = trainer.train("student_k1_kd", "unused", encoders[1], None, teacher=plain, teacher_features={})
+    other = trainer.train("student_k2", "unused", encoders[2], None)
+    seeds = [dropout_seeds(model.models.text_encoder) for model in (plain, distilled, other)]
+    assert seeds[0] == seeds[1] != loaded[0]
+    assert seeds[2] != seeds[0] and len(set(seeds[0])) == len(seeds[0])  # each dropout layer its own masks

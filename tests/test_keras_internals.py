@@ -24,6 +24,7 @@ from ser_keras.keras_internals import (
     preset_backbone,
     seed_generator_states,
     set_seed_generator_counter,
+    set_seed_generator_seed,
 )
 from ser_keras.text.presets import minilm_preset_dir
 from ser_keras.training import MultiReplicaModel
@@ -138,6 +139,16 @@ def test_seed_generator_states_are_found_and_their_counter_sets_the_masks():
     assert own.numpy().tolist() == [7, 7], broken("set_seed_generator_counter did not keep the seed")
     np.testing.assert_array_equal(masks[0], masks[1], err_msg=broken("the same counter gave other dropout masks"))
     assert not np.array_equal(masks[0], masks[2]), broken("another counter gave the same dropout masks")
+
+    for seed in (11, 11, 12):  # the same counter, the seed set: the seed alone picks the masks
+        for state in states:
+            set_seed_generator_seed(state, seed)
+            set_seed_generator_counter(state, 5)
+        masks.append(np.asarray(model(values, training=True)))
+    assert own.numpy().tolist() == [12, 6], broken("set_seed_generator_seed did not keep the counter")
+    np.testing.assert_array_equal(masks[3], masks[4], err_msg=broken("the same seed gave other dropout masks"))
+    assert not np.array_equal(masks[3], masks[5]), broken("another seed gave the same dropout masks")
+    assert not np.array_equal(masks[0], masks[3]), broken("a new seed left the dropout masks as they were")
 
 
 def test_preset_backbone_reads_hugging_face_and_keras_hub_configs(tmp_path):

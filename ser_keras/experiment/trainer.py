@@ -1,8 +1,9 @@
 """Two-stage training of one teacher or student on one fold.
 
-Every model starts from initial weights that depend on the seed, the fold and
-its name alone (`ser_keras.training.seeds`); a student and its distilled twin
-start from the same ones.
+Every model starts from initial weights, and draws dropout masks (its text
+encoder's included), that depend on the seed, the fold and its name alone
+(`ser_keras.training.seeds`); a student and its distilled twin start from the
+same weights and draw the same masks.
 
 Stage 1 (transfer learning): both encoders frozen; only the fusion head trains,
 on encoder outputs computed once (`ser_keras.data.EncoderCache`). Stage 2
@@ -54,7 +55,7 @@ from ser_keras.training import (
     predict_classes,
 )
 from ser_keras.training.classifier import build_classifier
-from ser_keras.training.seeds import seed_model_weights
+from ser_keras.training.seeds import seed_dropout, seed_model_weights
 from ser_keras.training.stages import make_optimizer, run_stage
 
 logger = logging.getLogger(__name__)
@@ -311,6 +312,8 @@ class FoldTrainer:
             )
             self._standardize_statistics(models.head)
         text_encoder = models.text_encoder  # None for audio-only models
+        if text_encoder is not None:  # its dropout seeds were drawn when it was loaded: make them the model's
+            seed_dropout(text_encoder, self.recipe.seed, self.fold.name, name.removesuffix("_kd"), "text_encoder")
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name=f"{name}_epoch")
         model_dir = os.path.join(output_dir, name)
         stages: dict[str, dict] = {}

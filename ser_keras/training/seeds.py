@@ -9,6 +9,8 @@ adding a student to a job would move the initial weights of all that follow.
 weights (and its dropout seeds) a function of `(seed, *names)` alone, so a
 student with and without distillation, given the same names, start from the
 same weights, and Table II compares the two trainings, not two draws.
+`seed_dropout` does the same for the dropout of a part built elsewhere (a
+pretrained text encoder, loaded before its model is named).
 
 Example:
 
@@ -26,6 +28,8 @@ from __future__ import annotations
 import zlib
 
 import keras
+
+from ser_keras.keras_internals import seed_generator_states, set_seed_generator_seed
 
 
 def model_seed(seed: int, *names: str) -> int:
@@ -47,3 +51,25 @@ def seed_model_weights(seed: int, *names: str) -> None:
     >>> seed_model_weights(0, "main", "teacher")
     """
     keras.utils.set_random_seed(model_seed(seed, *names))
+
+
+def seed_dropout(model: keras.Model, seed: int, *names: str) -> None:
+    """Sets the seed of every dropout (`SeedGenerator`) in `model` from `(seed, *names)` alone.
+
+    A pretrained backbone (a keras-hub BERT) builds its dropout layers without
+    seeds, so each draws its seed from the global random state when loaded: its
+    masks would depend on how many models were built before it in the process
+    (a job with more students, a resumed job, a study script). Call this on it
+    with the model's names; the generators' counters are kept (`EpochSeed` sets
+    them per epoch).
+
+    Example:
+
+    >>> import keras
+    >>> dropout = keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5)])
+    >>> seed_dropout(dropout, 0, "main", "student_k2", "text_encoder")
+    >>> int(dropout.variables[0].numpy()[0]) == model_seed(0, "main", "student_k2", "text_encoder", "0")
+    True
+    """
+    for index, state in enumerate(seed_generator_states(model)):
+        set_seed_generator_seed(state, model_seed(seed, *names, str(index)))
