@@ -217,8 +217,8 @@ def differences_markdown(differences: Sequence[dict[str, Any]], seeds: Sequence[
     lines = [
         f"## Distillation, paired by seed: KD minus no KD (seeds {', '.join(map(str, seeds))})",
         "",
-        "Per student, the distilled model's score minus its twin's without KD (same seed: same initial weights "
-        "and data order; same split), in points; mean ± std of those differences over the seeds. An ordering is "
+        "Per student, the distilled model's score minus its twin's without KD (same seed: same initial weights, "
+        "dropout masks and data order; same split), in points; mean ± std of those differences over the seeds. An ordering is "
         "stated only where the mean exceeds its spread (|mean| > std).",
         "",
     ]
