@@ -28,6 +28,7 @@ from ser_keras.experiment.data import job_folds, load_corpus
 from ser_keras.experiment.trainer import FoldData, FoldTrainer
 from ser_keras.text import load_text_encoder
 from ser_keras.text.tokenizer import load_text_preprocessor
+from ser_keras.training.seeds import seed_process
 from ser_keras.training.strategy import get_strategy
 
 
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=None, help="(default: <output_dir>/../cache)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    seed_process(args.seed)  # as the job does: a variant trains as the job's model with its flags, to the bit
 
     data = DataConfig(dataset="meld", data_dir=args.data_dir)
     corpus = load_corpus(data)

@@ -32,9 +32,6 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-import keras
-import tensorflow as tf
-
 from ser_keras.config import DistillJobConfig
 from ser_keras.experiment.context import JobContext, student_root, teacher_root
 from ser_keras.experiment.fold_run import FoldRun, run_fold
@@ -42,6 +39,7 @@ from ser_keras.experiment.folds import aggregate_folds
 from ser_keras.experiment.job_inputs import read_job_inputs
 from ser_keras.models import build_raw_model
 from ser_keras.reporting import ModelResult, results_markdown, save_results
+from ser_keras.training.seeds import seed_process
 from ser_keras.training.tensorboard import log_text
 from ser_keras.training.workers import WorkerRole, worker_output_dir
 
@@ -148,8 +146,7 @@ def _run_job(config: DistillJobConfig) -> JobOutputs:
 
 def _start_run(config: DistillJobConfig) -> str:
     """Seeds the run, writes `<run>/config.json` and logs the recipe; returns the TensorBoard directory."""
-    keras.utils.set_random_seed(config.recipe.seed)
-    tf.config.experimental.enable_op_determinism()
+    seed_process(config.recipe.seed)
     run_dir = config.run_dir
     log_dir = os.path.join(run_dir, "tensorboard")
     os.makedirs(run_dir, exist_ok=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import zlib
 
 import keras
+import tensorflow as tf
 
 from ser_keras.keras_internals import seed_generator_states, set_seed_generator_seed
 
@@ -51,6 +52,20 @@ def seed_model_weights(seed: int, *names: str) -> None:
     >>> seed_model_weights(0, "main", "teacher")
     """
     keras.utils.set_random_seed(model_seed(seed, *names))
+
+
+def seed_process(seed: int) -> None:
+    """Seeds Python, NumPy and TensorFlow and makes TensorFlow's ops deterministic, as every job does.
+
+    A script that trains through `FoldTrainer` outside the job (a study) calls
+    it first, so that its models train as the job's do, to the last bit.
+
+    Example:
+
+    >>> seed_process(0)
+    """
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
 
 
 def seed_dropout(model: keras.Model, seed: int, *names: str) -> None:
