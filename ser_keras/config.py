@@ -379,6 +379,21 @@ class Recipe:
             compact_finetune=None if compact is None else dataclasses.replace(compact, epochs=epochs),
         )
 
+    def with_finetune_optimizer(self, **overrides: Any) -> "Recipe":
+        """The recipe with fields of stage 2's optimiser replaced (the teacher's and the pretrained
+        students'; the compact students keep `compact_finetune`).
+
+        Raises:
+            ValueError: an override the optimiser refuses (`OptimizerConfig`'s checks).
+
+        Example:
+
+        >>> get_recipe("demo").with_finetune_optimizer(learning_rate=1e-5).finetune.optimizer.learning_rate
+        1e-05
+        """
+        optimizer = dataclasses.replace(self.finetune.optimizer, **overrides)
+        return dataclasses.replace(self, finetune=dataclasses.replace(self.finetune, optimizer=optimizer))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every value.
 

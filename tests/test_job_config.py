@@ -102,6 +102,19 @@ def test_selection_flag_sets_the_recipes_selection_and_changes_the_teachers_fing
     assert default.teacher_fingerprint() != last.teacher_fingerprint()
 
 
+def test_stage_two_schedule_flags_set_the_teachers_optimizer_and_leave_the_compact_students():
+    default = parse()
+    tuned = parse("--finetune-lr", "1e-5", "--warmup-steps", "10", "--layer-decay", "0.8")
+    optimizer = tuned.recipe.finetune.optimizer
+    assert (optimizer.learning_rate, optimizer.warmup_steps, optimizer.layer_decay) == (1e-5, 10, 0.8)
+    assert default.recipe.finetune.optimizer.learning_rate == 3e-5
+    assert tuned.recipe.compact_finetune_stage == default.recipe.compact_finetune_stage
+    assert tuned.recipe.finetune.epochs == default.recipe.finetune.epochs
+    assert parse("--finetune-lr", "1e-5").teacher_fingerprint() != default.teacher_fingerprint()
+    with pytest.raises(ValueError, match="--finetune-lr: learning_rate must be positive"):
+        parse("--finetune-lr", "0")
+
+
 def test_audio_augmentation_shapes_the_fingerprints_only_where_an_audio_encoder_trains():
     def fingerprints(*flags: str) -> tuple[str, str]:
         config = parse(*flags)

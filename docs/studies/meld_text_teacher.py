@@ -11,6 +11,8 @@ the stage-1 checkpoint of an earlier variant (`--stage1-from`) instead of traini
         --stage1-from out/base/teacher/transfer
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/sentence --sentence-logits \\
         --transfer-epochs 8
+    python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/lr1e-5 --finetune-lr 1e-5 \\
+        --finetune-epochs 5 --stage1-from out/base/teacher/transfer
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", help="the folder of MELD's *_sent_emo.csv files")
     parser.add_argument("output_dir")
-    parser.add_argument("--layer-decay", type=float, default=1.0)
+    parser.add_argument("--layer-decay", type=float, default=None, help="stage 2 (job: --layer-decay)")
+    parser.add_argument("--finetune-lr", type=float, default=None, help="stage 2 (job: --finetune-lr)")
+    parser.add_argument("--warmup-steps", type=int, default=None, help="stage 2 (job: --warmup-steps)")
+    parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 (job: --finetune-epochs)")
     parser.add_argument("--sentence-logits", action="store_true")
     parser.add_argument("--pooling", choices=("cls", "mean", "max"), default="cls", help="the head's readout (job: --pooling)")
     parser.add_argument("--transfer-epochs", type=int, default=None)
@@ -50,14 +55,14 @@ def main() -> None:
     data = DataConfig(dataset="meld", data_dir=args.data_dir)
     corpus = load_corpus(data)
     ((_, splits),) = job_folds(corpus, data)
-    recipe = get_recipe("demo")
-    finetune = dataclasses.replace(
-        recipe.finetune, optimizer=dataclasses.replace(recipe.finetune.optimizer, layer_decay=args.layer_decay)
-    )
-    transfer = recipe.transfer
+    recipe = get_recipe("demo", seed=args.seed)
+    schedule = {field: value for field, value in (("layer_decay", args.layer_decay), ("learning_rate", args.finetune_lr),
+                                                  ("warmup_steps", args.warmup_steps)) if value is not None}
+    recipe = recipe.with_finetune_optimizer(**schedule)
+    if args.finetune_epochs is not None:
+        recipe = recipe.with_finetune_epochs(args.finetune_epochs)
     if args.transfer_epochs is not None:
-        transfer = dataclasses.replace(transfer, epochs=args.transfer_epochs)
-    recipe = dataclasses.replace(recipe, transfer=transfer, finetune=finetune, seed=args.seed)
+        recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
 
     strategy = get_strategy()
     preprocessor = load_text_preprocessor(None, data.sequence_length)

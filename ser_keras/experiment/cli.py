@@ -355,6 +355,9 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     training.add_argument("--audio-epochs", type=at_least(0), help="override the audio stage's epochs")
     training.add_argument("--transfer-epochs", type=at_least(0), help="override stage 1 epochs")
     training.add_argument("--finetune-epochs", type=at_least(0), help="override stage 2 epochs (the compact students' too)")
+    training.add_argument("--finetune-lr", type=float, metavar="RATE",
+                          help="stage 2: the learning rate of the teacher's and the pretrained students' text "
+                               "encoder fine-tuning (the compact students keep theirs) (default: the recipe's)")
     training.add_argument("--layer-decay", type=float,
                           help="stage 2 (text encoder fine-tuning): layer-wise learning-rate decay, e.g. 0.8 (Adam "
                                "recipes; default: the recipe's, 1 = off)")
@@ -386,17 +389,17 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     output.add_argument("--quick", action="store_true", help="smoke run: 64 clips per split, 2+1 epochs, one student")
 
 
-def _with_finetune_schedule(recipe: Recipe, layer_decay: float | None, warmup_steps: int | None) -> Recipe:
-    """The recipe with stage 2's layer-wise decay and warm-up replaced where given."""
-    overrides = {key: value for key, value in (("layer_decay", layer_decay), ("warmup_steps", warmup_steps))
-                 if value is not None}
-    if not overrides:
+def _with_finetune_schedule(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """The recipe with stage 2's learning rate, layer-wise decay and warm-up replaced where given."""
+    flags = (("--finetune-lr", "learning_rate", args.finetune_lr), ("--layer-decay", "layer_decay", args.layer_decay),
+             ("--warmup-steps", "warmup_steps", args.warmup_steps))
+    given = [(flag, field, value) for flag, field, value in flags if value is not None]
+    if not given:
         return recipe
     try:
-        optimizer = dataclasses.replace(recipe.finetune.optimizer, **overrides)
+        return recipe.with_finetune_optimizer(**{field: value for _, field, value in given})
     except ValueError as error:
-        raise ValueError(f"--layer-decay/--warmup-steps: {error}") from None
-    return dataclasses.replace(recipe, finetune=dataclasses.replace(recipe.finetune, optimizer=optimizer))
+        raise ValueError(f"{'/'.join(flag for flag, _, _ in given)}: {error}") from None
 
 
 def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -> DistillJobConfig:
@@ -441,7 +444,7 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
     if args.finetune_epochs is not None:
         recipe = recipe.with_finetune_epochs(args.finetune_epochs)
-    recipe = _with_finetune_schedule(recipe, args.layer_decay, args.warmup_steps)
+    recipe = _with_finetune_schedule(recipe, args)
     if args.no_audio_augmentation:
         recipe = dataclasses.replace(recipe, audio_augmentation=False)
     if args.selection is not None:
