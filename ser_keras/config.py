@@ -381,7 +381,8 @@ class Recipe:
 
     def with_finetune_optimizer(self, **overrides: Any) -> "Recipe":
         """The recipe with fields of stage 2's optimiser replaced (the teacher's and the pretrained
-        students'; the compact students keep `compact_finetune`).
+        students'; the compact students keep `compact_finetune` where it is set, and follow `finetune` where it is `None`,
+        as in the paper recipe).
 
         Raises:
             ValueError: an override the optimiser refuses (`OptimizerConfig`'s checks).

@@ -357,7 +357,8 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     training.add_argument("--finetune-epochs", type=at_least(0), help="override stage 2 epochs (the compact students' too)")
     training.add_argument("--finetune-lr", type=float, metavar="RATE",
                           help="stage 2: the learning rate of the teacher's and the pretrained students' text "
-                               "encoder fine-tuning (the compact students keep theirs) (default: the recipe's)")
+                               "encoder fine-tuning; the compact students keep the recipe's compact_finetune where it has one, as the demo's "
+                               "does (default: the recipe's)")
     training.add_argument("--layer-decay", type=float,
                           help="stage 2 (text encoder fine-tuning): layer-wise learning-rate decay, e.g. 0.8 (Adam "
                                "recipes; default: the recipe's, 1 = off)")
