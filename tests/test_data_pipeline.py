@@ -285,3 +285,24 @@ def test_datasets_declare_their_exact_number_of_bucketed_batches(modality, prepr
                                audio_embeddings=audio_embeddings if modality == "multimodal" else None, **cache)
         # Text only, the token counts come from the tokenizer's padding masks (a progress bar with its total).
         assert int(dataset.cardinality()) == len(list(dataset)) > 60 // 4  # partial batches per bucket
+
+
+def test_teacher_logits_follow_their_utterances_through_shuffled_buckets():
+    rng = np.random.default_rng(2)
+    names = [f"u{index}" for index in range(12)]
+    text_features = {name: rng.normal(size=(1 + index % 5, 8)) for index, name in enumerate(names)}
+    teacher_logits = {name: rng.normal(size=4).astype("float32") for name in names[:-1]}  # u11 was not recorded
+    items = [utterance(name, "x", LABELS[index % 4]) for index, name in enumerate(names)]
+    dataset = make_dataset(items, LABELS, batch_size=3, text_features=text_features, teacher_logits=teacher_logits,
+                           shuffle=True, seed=3, bucket_boundaries=(2, 4))
+    served = {}
+    for inputs, _ in batches(dataset):
+        assert inputs["teacher_logits"].shape == (len(inputs["text_features"]), 4)
+        for features, mask, logits in zip(inputs["text_features"], inputs["padding_mask"], inputs["teacher_logits"]):
+            # each row's own features name its utterance: its logits must be that utterance's
+            (name,) = [n for n in names if len(text_features[n]) == mask.sum()
+                       and np.allclose(text_features[n], features[: mask.sum()], rtol=1e-6)]
+            served[name] = logits
+    assert sorted(served) == sorted(names[:-1])
+    for name, logits in served.items():
+        np.testing.assert_array_equal(logits, teacher_logits[name])

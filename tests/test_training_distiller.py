@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from training_stand_ins import build_stand_in_model, make_examples, numpy_softmax
 
-from ser_keras.training import Distiller
+from ser_keras.training import Distiller, build_recorded_teacher, record_teacher_logits
 
 
 def as_dataset(inputs, labels, batch_size=4, sample_weight=None):
@@ -139,6 +139,32 @@ def test_teacher_and_student_can_read_different_inputs():
 
     assert results["kl_loss"] == pytest.approx(kl.mean(), rel=1e-4)
     assert results["feature_loss"] == pytest.approx(feature.mean(), rel=1e-4)
+
+
+def test_a_recorded_teacher_trains_the_student_as_the_live_teacher_does():
+    teacher = build_stand_in_model(seed=10, dropout_rate=0.5)  # inference mode: the dropout must not show
+    inputs, labels = make_examples(12, seed=6)
+    ids = [f"u{index}" for index in range(12)]
+    logits = record_teacher_logits(teacher, as_dataset(inputs, labels, batch_size=5), ids)
+    features = teacher.predict(inputs, verbose=0)["text_features"]
+    recorded = build_recorded_teacher(len(logits["u0"]), text_width=features.shape[-1])
+    replayed = {"logits": np.stack([logits[name] for name in ids]), "text_features": features}
+    trained = {}
+    for kind, teacher_model, teacher_inputs in (("live", teacher, inputs), ("recorded", recorded, replayed)):
+        distiller = compiled_distiller(teacher_model, build_stand_in_model(seed=20), alpha=0.4)
+        data = as_dataset({"teacher": teacher_inputs, "student": inputs}, labels)
+        history = distiller.fit(data, epochs=3, verbose=0).history
+        trained[kind] = ([weight.numpy() for weight in distiller.student.weights], history)
+
+    assert not recorded.weights
+    (live_weights, live_history), (recorded_weights, recorded_history) = trained["live"], trained["recorded"]
+    assert live_history["kl_loss"][0] > 0 and live_history["feature_loss"][0] > 0
+    for name in ("loss", "kl_loss", "feature_loss"):
+        np.testing.assert_allclose(recorded_history[name], live_history[name], rtol=1e-5)
+    for live, replayed_weight in zip(live_weights, recorded_weights, strict=True):
+        np.testing.assert_allclose(replayed_weight, live, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="gave 12 predictions for 11 utterances"):
+        record_teacher_logits(teacher, as_dataset(inputs, labels), ids[:-1])
 
 
 def test_different_hidden_sizes_need_a_projection_or_logits_only_distillation():

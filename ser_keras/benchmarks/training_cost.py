@@ -13,8 +13,10 @@ split (`ceil(clips / batch size)` steps):
   clips and runs the frozen BERT and VGGish forward;
 * `stage2`: fine-tuning, BERT trainable, VGGish outputs cached (as the job does).
 
-Distillation adds the teacher's forward pass on its cached outputs (the fusion
-head only), which is not included.
+Distillation adds no teacher forward pass: the job records the teacher's logits
+once per split (`ser_keras.training.recorded_teacher`); in stage 2 it reads the
+teacher's cached text features for the feature loss (a second input pipeline),
+which is not included.
 
 Example:
 

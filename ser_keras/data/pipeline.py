@@ -10,6 +10,8 @@
   `"audio_mask"`), decoded from the files, or as cached VGGish embeddings
   (`"audio_embeddings"` `[B, N, 128]`, `"audio_mask"`), with the clips'
   cached utterance statistics (`"audio_statistics"` `[B, D]`) when given;
+* a teacher's recorded logits (`"teacher_logits"` `[B, C]`) when given, for
+  distillation without running the teacher at every step;
 * `label`: int32 `[B]`, the index of the utterance's label in the label set.
 
 Masks are `True` on real tokens and patches. A text-only utterance gets one
@@ -71,6 +73,7 @@ def make_dataset(
     text_features: Mapping[str, np.ndarray] | None = None,
     audio_embeddings: Mapping[str, np.ndarray] | None = None,
     audio_statistics: Mapping[str, np.ndarray] | None = None,
+    teacher_logits: Mapping[str, np.ndarray] | None = None,
     shuffle: bool = False,
     seed: int = 0,
     epoch: tf.Variable | None = None,
@@ -95,6 +98,8 @@ def make_dataset(
         audio_statistics: each clip's utterance statistics, utterance id ->
             `[D]` (`ser_keras.models.clip_statistics`), served as
             `"audio_statistics"`; zeros for clips without audio.
+        teacher_logits: a trained teacher's logits per utterance id, `[C]`
+            each, served as `"teacher_logits"` (`ser_keras.training.recorded_teacher`).
         shuffle: shuffle the utterances (reshuffled every epoch).
         seed: the shuffling seed; the same seed gives the same order.
         epoch: an int64 variable holding the current epoch (set by
@@ -128,6 +133,7 @@ def make_dataset(
     items = _cached_or_not_needed(
         items, audio_embeddings, "audio embeddings", lambda item: item.has_audio
     )
+    items = _cached_or_not_needed(items, teacher_logits, "teacher logits", lambda item: True)
     report = skip_report if skip_report is not None else SkipReport()
     columns = {
         "index": tf.range(len(items), dtype=tf.int64),
@@ -137,6 +143,8 @@ def make_dataset(
         columns.update(_tokenized(preprocessor, [item.text for item in items]))
     if audio_statistics is not None:
         columns["audio_statistics"] = _statistics_column(items, audio_statistics)
+    if teacher_logits is not None:
+        columns["teacher_logits"] = _teacher_logits_column(items, teacher_logits)
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle and items:
         dataset = epoch_shuffled(dataset, len(items), seed, epoch)
@@ -176,6 +184,13 @@ def _statistics_column(utterances: Sequence[Utterance], statistics: Mapping[str,
     size = len(next(iter(statistics.values()))) if statistics else 0
     empty = np.zeros([size], np.float32)
     rows = [np.asarray(statistics.get(item.utterance_id, empty), np.float32) for item in utterances]
+    return tf.constant(np.stack(rows) if rows else np.zeros([0, size], np.float32))
+
+
+def _teacher_logits_column(utterances: Sequence[Utterance], logits: Mapping[str, np.ndarray]) -> tf.Tensor:
+    """`[len(utterances), C]`: the recorded teacher logits of each utterance (all have them)."""
+    size = len(next(iter(logits.values()))) if logits else 0
+    rows = [np.asarray(logits[item.utterance_id], np.float32) for item in utterances]
     return tf.constant(np.stack(rows) if rows else np.zeros([0, size], np.float32))
 
 
@@ -396,6 +411,7 @@ _MODEL_INPUT_KEYS = (
     "audio_embeddings",
     "audio_mask",
     "audio_statistics",
+    "teacher_logits",
 )
 
 

@@ -14,8 +14,11 @@ its best validation epoch, or its last with `Recipe.selection_metric="last"`
 starts from stage 1's best weights.
 
 A student with distillation trains through a `Distiller` whose frozen teacher
-reads the teacher's own cached outputs (its fine-tuned text features and the
-shared audio embeddings), so the teacher costs almost nothing per step.
+is replayed from its recorded outputs (`ser_keras.training.recorded_teacher`):
+its logits are computed once per split from its own cached inputs (its
+fine-tuned text features and the shared audio embeddings) and served with the
+student's batches, beside its cached text features where the feature loss needs
+them, so the teacher costs nothing per step.
 
 Example:
 
@@ -55,6 +58,7 @@ from ser_keras.training import (
     predict_classes,
 )
 from ser_keras.training.classifier import build_classifier
+from ser_keras.training.recorded_teacher import build_recorded_teacher, record_teacher_logits
 from ser_keras.training.seeds import seed_dropout, seed_model_weights
 from ser_keras.training.stages import make_optimizer, run_stage
 
@@ -167,13 +171,15 @@ class FoldTrainer:
         input_names: Sequence[str] | None = None,
         audio_embeddings: Mapping[str, np.ndarray] | None = None,
         in_order: bool = False,
+        teacher_logits: Mapping[str, np.ndarray] | None = None,
     ) -> tf.data.Dataset:
         """Batches of one split: cached text features if given, else token ids; cached audio.
 
         `input_names` keeps only the inputs a model takes (a text-only or
         audio-only model takes some of them); `audio_embeddings` replaces the
         fold's (a student with its own audio encoder); `in_order` batches the
-        items in their order (no length buckets).
+        items in their order (no length buckets); `teacher_logits` adds a
+        teacher's recorded logits (`"teacher_logits"`).
 
         Example:
 
@@ -187,6 +193,7 @@ class FoldTrainer:
             text_features=text_features,
             audio_embeddings=self.audio_embeddings if audio_embeddings is None else audio_embeddings,
             audio_statistics=self.audio_statistics,
+            teacher_logits=teacher_logits,
             shuffle=shuffle,
             seed=self.recipe.seed,
             epoch=epoch,
@@ -201,47 +208,82 @@ class FoldTrainer:
         self,
         items: Sequence,
         student_features: Mapping[str, np.ndarray] | None,
-        teacher_features: Mapping[str, np.ndarray],
+        teacher_logits: Mapping[str, np.ndarray],
+        teacher_features: Mapping[str, np.ndarray] | None,
         shuffle: bool,
         epoch: tf.Variable | None,
         student_inputs: Sequence[str],
-        teacher_inputs: Sequence[str],
         student_audio: Mapping[str, np.ndarray] | None = None,
     ) -> tf.data.Dataset:
-        """Student batches zipped with the teacher's cached inputs for the same utterances."""
-        student = self.dataset(items, student_features, shuffle, epoch, student_inputs, student_audio)
-        teacher = self.dataset(items, teacher_features, shuffle, epoch, teacher_inputs)
+        """Student batches with the teacher's recorded logits, and its cached text features when given.
+
+        The features come from a second pipeline over the same utterances in the same order
+        (same seed, epoch and length buckets), zipped with the student's and checked label by label.
+        """
+        student = self.dataset(items, student_features, shuffle, epoch, None, student_audio,
+                               teacher_logits=teacher_logits)
+        names = tuple(student_inputs)
+
+        def split(inputs, labels):
+            student_part = {name: inputs[name] for name in names}
+            return {"teacher": {"logits": inputs["teacher_logits"]}, "student": student_part}, labels
+
+        if teacher_features is None:
+            return student.map(split)
+        teacher = self.dataset(items, teacher_features, shuffle, epoch, (TEXT_FEATURES,))
 
         def pair(student_batch, teacher_batch):
             (student_inputs, labels), (teacher_inputs, teacher_labels) = student_batch, teacher_batch
             check = tf.debugging.assert_equal(labels, teacher_labels, message="teacher/student batches differ")
             with tf.control_dependencies([check]):
                 labels = tf.identity(labels)
-            return {"teacher": teacher_inputs, "student": student_inputs}, labels
+            inputs, labels = split(student_inputs, labels)
+            inputs["teacher"][TEXT_FEATURES] = teacher_inputs[TEXT_FEATURES]
+            return inputs, labels
 
         return tf.data.Dataset.zip((student, teacher)).map(pair)
 
+    def _teacher_logits(
+        self, teacher: TrainedModel, teacher_features: Mapping[str, np.ndarray] | None, items: Sequence
+    ) -> dict[str, np.ndarray]:
+        """The trained teacher's logits on `items`, once: its cached model on its cached inputs."""
+        model = teacher.models.cached_model
+        if teacher_features is not None:
+            items = [item for item in items if item.utterance_id in teacher_features]
+        if self.audio_embeddings is not None:
+            items = [item for item in items if not item.has_audio or item.utterance_id in self.audio_embeddings]
+        dataset = self.dataset(items, teacher_features, input_names=model.input, in_order=True)
+        logger.info("Recording %s's logits on %d utterances for distillation.", teacher.name, len(items))
+        return record_teacher_logits(model, dataset, [item.utterance_id for item in items])
+
     # Training -----------------------------------------------------------------------------
 
-    def _trainee(
-        self, model: keras.Model, teacher_model: keras.Model | None, optimizer, stage_name: str
-    ) -> keras.Model:
-        if teacher_model is None:
-            return build_classifier(model, optimizer)
-        distillation = self.recipe.distillation
-        feature_weight = distillation.feature_weight if "text_features" in model.output else 0.0
-        if stage_name == "transfer" and feature_weight > 0:
+    def _feature_weight(self, model: keras.Model, stage_name: str) -> float:
+        """The feature loss's weight for `model` in a stage: 0 without text features or in stage 1."""
+        if TEXT_FEATURES not in model.output or self.recipe.distillation.feature_weight <= 0:
+            return 0.0
+        if stage_name == "transfer":
             # The student's text encoder is frozen in stage 1 (its features come from the cache), so
             # the feature MSE has no gradient there and would only shift `loss`; it is logged as 0.
             logger.info("Stage 1 of distillation: the feature loss is left out (the text encoder is frozen).")
-            feature_weight = 0.0
+            return 0.0
+        return self.recipe.distillation.feature_weight
+
+    def _trainee(
+        self, model: keras.Model, teacher: TrainedModel | None, optimizer, feature_weight: float
+    ) -> keras.Model:
+        if teacher is None:
+            return build_classifier(model, optimizer)
+        distillation = self.recipe.distillation
+        teacher_width = teacher.models.cached_model.output[TEXT_FEATURES].shape[-1] if feature_weight > 0 else None
+        recorded = build_recorded_teacher(len(self.fold.label_names), teacher_width, name=f"{teacher.name}_recorded")
         trainee = Distiller(
-            teacher_model,
+            recorded,
             model,
             alpha=distillation.alpha,
             temperature=distillation.temperature,
             feature_loss_weight=feature_weight,
-            feature_projection=self._feature_projection(model, teacher_model) if feature_weight > 0 else None,
+            feature_projection=self._feature_projection(model, recorded) if feature_weight > 0 else None,
         )
         trainee.compile(optimizer=optimizer)
         return trainee
@@ -318,6 +360,7 @@ class FoldTrainer:
         model_dir = os.path.join(output_dir, name)
         stages: dict[str, dict] = {}
         splits = self.fold.splits
+        teacher_logits = None  # recorded before the first stage that trains
         for seed_stream, (stage_name, stage, model, features) in enumerate((
             ("transfer", self.recipe.transfer, models.cached_model, text_features),
             ("finetune", finetune or self.recipe.finetune, models.raw_model, None),
@@ -326,19 +369,22 @@ class FoldTrainer:
                 continue
             if stage_name == "finetune" and text_encoder is None:
                 break  # audio-only: nothing left to unfreeze
+            feature_weight = self._feature_weight(model, stage_name) if teacher is not None else 0.0
             if teacher is None:
                 train_data = self.dataset(splits.train, features, True, epoch, model.input, own_audio)
                 validation_data = self.dataset(splits.validation, features, False, None, model.input, own_audio)
-                teacher_model = None
             else:
-                teacher_model = teacher.models.cached_model
-                names = (model.input, teacher_model.input)
-                train_data = self._paired(splits.train, features, teacher_features, True, epoch, *names, own_audio)
-                validation_data = self._paired(splits.validation, features, teacher_features, False, None, *names, own_audio)
+                if teacher_logits is None:
+                    teacher_logits = self._teacher_logits(teacher, teacher_features, [*splits.train, *splits.validation])
+                paired_features = teacher_features if feature_weight > 0 else None
+                train_data = self._paired(splits.train, features, teacher_logits, paired_features, True, epoch,
+                                          model.input, own_audio)
+                validation_data = self._paired(splits.validation, features, teacher_logits, paired_features, False,
+                                               None, model.input, own_audio)
             if text_encoder is not None:
                 set_text_encoder_trainable(text_encoder, stage_name == "finetune")
             with self.strategy.scope():
-                trainee = self._trainee(model, teacher_model, make_optimizer(stage.optimizer), stage_name)
+                trainee = self._trainee(model, teacher, make_optimizer(stage.optimizer), feature_weight)
             logger.info("Training %s, stage %s (%d epochs).", name, stage_name, stage.epochs)
             stages[stage_name] = run_stage(
                 trainee,

@@ -35,6 +35,7 @@ from ser_keras.training.metrics import (
     predicts_one_class,
     save_confusion_matrix_png,
 )
+from ser_keras.training.recorded_teacher import build_recorded_teacher, record_teacher_logits
 from ser_keras.training.strategy import MultiReplicaFitMixin, MultiReplicaModel, get_strategy
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "MultiReplicaModel",
     "SERClassifier",
     "build_classifier",
+    "build_recorded_teacher",
     "classification_cross_entropy",
     "classification_metrics",
     "confusion_matrix",
@@ -55,6 +57,7 @@ __all__ = [
     "masked_feature_mse",
     "predict_classes",
     "predicts_one_class",
+    "record_teacher_logits",
     "save_confusion_matrix_png",
     "split_distillation_inputs",
 ]
