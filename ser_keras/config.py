@@ -539,6 +539,11 @@ DEFAULT_JOB_SEQUENCE_LENGTH = 64
 #: 4: the audio probe reads the utterance statistics (log-mel + MFCC) that the heads read.
 #: 5: training speakers are normalised by their first k clips (`ser_keras.data.enrolment`), not all of them.
 TRAINING_FORMAT = 5
+#: Part of the students' fingerprints only (a teacher does not distil): raised by hand when a code change
+#: alters how a distilled student trains or lays out its checkpoints, leaving saved teachers reusable.
+#: 1: the teacher replayed from its recorded logits (`ser_keras.training.recorded_teacher`): no teacher
+#: weights in a distilled stage's backup, and the logits computed once per split (float-level changes).
+DISTILLATION_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -819,7 +824,7 @@ class DistillJobConfig:
         The fields are those each config declares with `shapes(...)`: the
         teacher's are those marked `TEACHER`, every model's those marked
         `TEACHER` or `STUDENTS` (each only when its `when` holds), plus
-        `TRAINING_FORMAT`. Their hash is `teacher_fingerprint` /
+        `TRAINING_FORMAT` (and, for every model, `DISTILLATION_FORMAT`). Their hash is `teacher_fingerprint` /
         `training_fingerprint`; the job saves them beside the models, so that
         a later job can say which setting kept it from reusing them.
 
@@ -832,6 +837,8 @@ class DistillJobConfig:
         if not self.model.trains_audio_encoder:
             relevant["recipe"].pop("audio_augmentation", None)  # no audio stage: the masks change nothing
         relevant["training_format"] = TRAINING_FORMAT
+        if not teacher_only:
+            relevant["distillation_format"] = DISTILLATION_FORMAT
         return relevant
 
     def _fingerprint(self, teacher_only: bool) -> str:

@@ -26,6 +26,7 @@ import shutil
 
 from ser_keras.config import DataConfig, get_recipe
 from ser_keras.data import EncoderCache
+from ser_keras.experiment.cli import with_finetune_flags
 from ser_keras.experiment.data import job_folds, load_corpus
 from ser_keras.experiment.trainer import FoldData, FoldTrainer
 from ser_keras.text import load_text_encoder
@@ -56,9 +57,7 @@ def main() -> None:
     corpus = load_corpus(data)
     ((_, splits),) = job_folds(corpus, data)
     recipe = get_recipe("demo", seed=args.seed)
-    schedule = {field: value for field, value in (("layer_decay", args.layer_decay), ("learning_rate", args.finetune_lr),
-                                                  ("warmup_steps", args.warmup_steps)) if value is not None}
-    recipe = recipe.with_finetune_optimizer(**schedule)
+    recipe = with_finetune_flags(recipe, args)
     if args.finetune_epochs is not None:
         recipe = recipe.with_finetune_epochs(args.finetune_epochs)
     if args.transfer_epochs is not None:

@@ -390,8 +390,18 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     output.add_argument("--quick", action="store_true", help="smoke run: 64 clips per split, 2+1 epochs, one student")
 
 
-def _with_finetune_schedule(recipe: Recipe, args: argparse.Namespace) -> Recipe:
-    """The recipe with stage 2's learning rate, layer-wise decay and warm-up replaced where given."""
+def with_finetune_flags(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """The recipe with stage 2's learning rate, layer-wise decay and warm-up replaced where given.
+
+    Reads `args.finetune_lr`, `args.layer_decay` and `args.warmup_steps` (the job's flags; a
+    study script with the same flags shares it); a bad value is a `ValueError` naming the flags.
+
+    Example:
+
+    >>> flags = argparse.Namespace(finetune_lr=1e-5, layer_decay=None, warmup_steps=None)
+    >>> with_finetune_flags(get_recipe("demo"), flags).finetune.optimizer.learning_rate
+    1e-05
+    """
     flags = (("--finetune-lr", "learning_rate", args.finetune_lr), ("--layer-decay", "layer_decay", args.layer_decay),
              ("--warmup-steps", "warmup_steps", args.warmup_steps))
     given = [(flag, field, value) for flag, field, value in flags if value is not None]
@@ -445,7 +455,7 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
     if args.finetune_epochs is not None:
         recipe = recipe.with_finetune_epochs(args.finetune_epochs)
-    recipe = _with_finetune_schedule(recipe, args)
+    recipe = with_finetune_flags(recipe, args)
     if args.no_audio_augmentation:
         recipe = dataclasses.replace(recipe, audio_augmentation=False)
     if args.selection is not None:
