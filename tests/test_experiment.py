@@ -176,3 +176,28 @@ def test_a_text_encoders_dropout_follows_its_model_not_the_random_state_it_was_l
     seeds = [dropout_seeds(model.models.text_encoder) for model in (plain, distilled, other)]
     assert seeds[0] == seeds[1] != loaded[0]
     assert seeds[2] != seeds[0] and len(set(seeds[0])) == len(seeds[0])  # each dropout layer its own masks
+
+
+def test_a_text_only_teachers_logits_are_recorded_without_reading_audio_files(tmp_path):
+    import tensorflow as tf
+
+    from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
+    from ser_keras.models import SERModels, build_cached_model, build_fusion_head
+
+    rng = np.random.default_rng(0)
+    items = [Utterance(f"u{index}", "x", LABELS[index % 4], audio_path=str(tmp_path / f"missing{index}.wav"))
+             for index in range(5)]  # text-only job on a corpus with audio: no file needs to be read
+    features = {item.utterance_id: rng.normal(size=(2 + index, 8)).astype("float32") for index, item in enumerate(items)}
+    cached = build_cached_model(build_fusion_head(text_dim=8, num_classes=4, modality="text"))
+    teacher = TrainedModel("teacher", 2, False, SERModels(None, cached, None, None, None))
+    trainer = FoldTrainer(FoldData("main", None, "unused", LABELS), get_recipe("demo"), None, None,
+                          tf.distribute.get_strategy(), pooling="cls", modality="text")
+
+    recorded = trainer._teacher_logits(teacher, features, items)
+
+    assert sorted(recorded) == [item.utterance_id for item in items]
+    for item in items:
+        alone = features[item.utterance_id][None]
+        inputs = {"text_features": alone, "padding_mask": np.ones(alone.shape[:2], bool)}
+        np.testing.assert_allclose(recorded[item.utterance_id], cached(inputs, training=False)["logits"][0],
+                                   rtol=1e-5, atol=1e-6)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import keras
 import numpy as np
@@ -217,8 +217,8 @@ class FoldTrainer:
     ) -> tf.data.Dataset:
         """Student batches with the teacher's recorded logits, and its cached text features when given.
 
-        The features come from a second pipeline over the same utterances in the same order
-        (same seed, epoch and length buckets), zipped with the student's and checked label by label.
+        The features come from a second pipeline built as the student's (same utterances, audio,
+        seed, epoch and length buckets, hence the same order), zipped with it and checked label by label.
         """
         student = self.dataset(items, student_features, shuffle, epoch, None, student_audio,
                                teacher_logits=teacher_logits)
@@ -230,7 +230,8 @@ class FoldTrainer:
 
         if teacher_features is None:
             return student.map(split)
-        teacher = self.dataset(items, teacher_features, shuffle, epoch, (TEXT_FEATURES,))
+        teacher = self.dataset(items, teacher_features, shuffle, epoch, (TEXT_FEATURES,), student_audio,
+                               teacher_logits=teacher_logits)
 
         def pair(student_batch, teacher_batch):
             (student_inputs, labels), (teacher_inputs, teacher_labels) = student_batch, teacher_batch
@@ -246,8 +247,14 @@ class FoldTrainer:
     def _teacher_logits(
         self, teacher: TrainedModel, teacher_features: Mapping[str, np.ndarray] | None, items: Sequence
     ) -> dict[str, np.ndarray]:
-        """The trained teacher's logits on `items`, once: its cached model on its cached inputs."""
+        """The trained teacher's logits on `items`, once: its cached model on its cached inputs.
+
+        A teacher that reads no audio is recorded without its clips' files (a text-only job on a
+        corpus with audio decodes none here, and an unreadable clip is the student pipeline's to skip).
+        """
         model = teacher.models.cached_model
+        if not any(name.startswith("audio") for name in model.input):
+            items = [replace(item, audio_path=None) for item in items]
         if teacher_features is not None:
             items = [item for item in items if item.utterance_id in teacher_features]
         if self.audio_embeddings is not None:

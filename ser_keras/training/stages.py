@@ -151,8 +151,9 @@ class BestCheckpoint(keras.callbacks.Callback):
             the epoch's index).
         kept_model: the model whose weights are saved (default: the fitted
             model). Pass the uncompiled model being trained (a Distiller's
-            student, a classifier's inner model) to keep the teacher and the
-            optimizer state out of the file; the resume backup has those.
+            student, a classifier's inner model) to keep the teacher (if it
+            has weights) and the optimizer state out of the file; the resume
+            backup has those.
 
     Example:
 
