@@ -142,9 +142,9 @@ def make_dataset(
     if text_features is None:
         columns.update(_tokenized(preprocessor, [item.text for item in items]))
     if audio_statistics is not None:
-        columns["audio_statistics"] = _statistics_column(items, audio_statistics)
+        columns["audio_statistics"] = _vector_column(items, audio_statistics)
     if teacher_logits is not None:
-        columns["teacher_logits"] = _teacher_logits_column(items, teacher_logits)
+        columns["teacher_logits"] = _vector_column(items, teacher_logits)
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle and items:
         dataset = epoch_shuffled(dataset, len(items), seed, epoch)
@@ -179,18 +179,11 @@ def make_dataset(
     return dataset.map(_trim_text_padding).prefetch(tf.data.AUTOTUNE)
 
 
-def _statistics_column(utterances: Sequence[Utterance], statistics: Mapping[str, np.ndarray]) -> tf.Tensor:
-    """`[len(utterances), D]`: each clip's statistics, zeros for one without them (no audio)."""
+def _vector_column(utterances: Sequence[Utterance], statistics: Mapping[str, np.ndarray]) -> tf.Tensor:
+    """`[len(utterances), D]`: each utterance's vector (statistics, teacher logits), zeros for one without."""
     size = len(next(iter(statistics.values()))) if statistics else 0
     empty = np.zeros([size], np.float32)
     rows = [np.asarray(statistics.get(item.utterance_id, empty), np.float32) for item in utterances]
-    return tf.constant(np.stack(rows) if rows else np.zeros([0, size], np.float32))
-
-
-def _teacher_logits_column(utterances: Sequence[Utterance], logits: Mapping[str, np.ndarray]) -> tf.Tensor:
-    """`[len(utterances), C]`: the recorded teacher logits of each utterance (all have them)."""
-    size = len(next(iter(logits.values()))) if logits else 0
-    rows = [np.asarray(logits[item.utterance_id], np.float32) for item in utterances]
     return tf.constant(np.stack(rows) if rows else np.zeros([0, size], np.float32))
 
 
