@@ -256,7 +256,7 @@ def _train_layer_students(fold: FoldContext, teacher: _Teacher) -> dict[str, Tra
     """The paper's students: the teacher's first k BERT layers, without and with distillation."""
     model = fold.config.model
     if model.modality == "audio" and model.student_layers:
-        logger.warning("Audio-only models have no text encoder to shrink: training the teacher only.")
+        logger.warning("Audio-only models have no text encoder to shrink: no layer students.")
         return {}
     trained = {}
     for layers in model.student_layers:

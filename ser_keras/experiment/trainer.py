@@ -15,8 +15,9 @@ starts from stage 1's best weights.
 
 A student with distillation trains through a `Distiller` whose frozen teacher
 is replayed from its recorded outputs (`ser_keras.training.recorded_teacher`):
-its logits are computed once per split from its own cached inputs (its
-fine-tuned text features and the shared audio embeddings) and served with the
+its logits are computed once per student (its train and validation splits, in
+one pass) from the teacher's own cached inputs (its fine-tuned text features and
+the shared audio embeddings) and served with the
 student's batches, beside its cached text features where the feature loss needs
 them, so the teacher costs nothing per step.
 

@@ -1,9 +1,10 @@
 """A teacher replayed from its recorded outputs: distillation without the teacher's forward pass.
 
 A `Distiller`'s teacher is frozen and runs in inference mode, so its logits for an utterance
-are the same at every step of every epoch. `record_teacher_logits` computes them once per
-split; the input pipeline serves them with the student's batches
-(`make_dataset(teacher_logits=...)`, the `"teacher_logits"` input); and the `Distiller`'s
+are the same at every step of every epoch. `record_teacher_logits` computes them once, in
+one pass over the utterances a student trains and validates on; the input pipeline serves
+them with the student's batches (`make_dataset(teacher_logits=...)`, the `"teacher_logits"`
+input); and the `Distiller`'s
 teacher becomes `build_recorded_teacher`, a model without weights that hands them back (with
 the teacher's cached text features, which its cached model passes through unchanged, when the
 feature loss needs them). The loss is the one the real teacher gives, for a fraction of the
