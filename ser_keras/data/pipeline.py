@@ -179,11 +179,11 @@ def make_dataset(
     return dataset.map(_trim_text_padding).prefetch(tf.data.AUTOTUNE)
 
 
-def _vector_column(utterances: Sequence[Utterance], statistics: Mapping[str, np.ndarray]) -> tf.Tensor:
+def _vector_column(utterances: Sequence[Utterance], vectors: Mapping[str, np.ndarray]) -> tf.Tensor:
     """`[len(utterances), D]`: each utterance's vector (statistics, teacher logits), zeros for one without."""
-    size = len(next(iter(statistics.values()))) if statistics else 0
+    size = len(next(iter(vectors.values()))) if vectors else 0
     empty = np.zeros([size], np.float32)
-    rows = [np.asarray(statistics.get(item.utterance_id, empty), np.float32) for item in utterances]
+    rows = [np.asarray(vectors.get(item.utterance_id, empty), np.float32) for item in utterances]
     return tf.constant(np.stack(rows) if rows else np.zeros([0, size], np.float32))
 
 
