@@ -305,6 +305,9 @@ class Recipe:
             a validation split too small to choose on, such as one speaker of
             a small corpus; docs/RESULTS.md, EmoDB).
         seed: seeds weights, dropout and data order.
+        label_smoothing: smoothing in `[0, 1)` of the label targets of stages 1
+            and 2 (the teacher, the students without distillation and the
+            distilled students' CE term; not the audio stage). 0 is the paper's.
 
     Example:
 
@@ -328,8 +331,12 @@ class Recipe:
     distillation: DistillationConfig = shapes(STUDENTS, default_factory=DistillationConfig)
     selection_metric: str = shapes(TEACHER, "val_acc")
     seed: int = shapes(TEACHER, 0)
+    # Added after models were saved: in the fingerprints only when set.
+    label_smoothing: float = shapes(TEACHER, 0.0, when=lambda recipe: recipe.label_smoothing != 0.0)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}.")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}.")
         if self.audio_batch_size < 1:

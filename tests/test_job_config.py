@@ -115,6 +115,20 @@ def test_stage_two_schedule_flags_set_the_teachers_optimizer_and_leave_the_compa
         parse("--finetune-lr", "0")
 
 
+def test_label_smoothing_flag_sets_the_recipe_and_enters_the_fingerprints_only_when_set():
+    default, smoothed = parse(), parse("--label-smoothing", "0.1")
+    assert (default.recipe.label_smoothing, smoothed.recipe.label_smoothing) == (0.0, 0.1)
+    assert smoothed.teacher_fingerprint() != default.teacher_fingerprint()
+    assert parse("--label-smoothing", "0").teacher_fingerprint() == default.teacher_fingerprint()
+    assert smoothed.training_fingerprint() != default.training_fingerprint()
+    saved = smoothed.recipe.to_dict()
+    assert Recipe.from_dict(saved) == smoothed.recipe
+    del saved["label_smoothing"]  # a recipe saved before the field existed
+    assert Recipe.from_dict(saved).label_smoothing == 0.0
+    with pytest.raises(ValueError, match="--label-smoothing must be in"):
+        parse("--label-smoothing", "1")
+
+
 def test_audio_augmentation_shapes_the_fingerprints_only_where_an_audio_encoder_trains():
     def fingerprints(*flags: str) -> tuple[str, str]:
         config = parse(*flags)

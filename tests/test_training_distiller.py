@@ -214,6 +214,24 @@ def test_a_projection_to_the_teachers_width_defines_the_feature_loss_and_stays_o
     assert "text_features" in reloaded.output and reloaded.output["text_features"].shape[-1] == 4
 
 
+def test_label_smoothing_smooths_the_ce_term_alone():
+    teacher, student = build_stand_in_model(seed=10), build_stand_in_model(seed=20)
+    inputs, labels = make_examples(10, seed=1)
+    dataset = as_dataset(inputs, labels)
+    plain = compiled_distiller(teacher, student, alpha=0.3).evaluate(dataset, return_dict=True, verbose=0)
+    smoothed = compiled_distiller(teacher, student, alpha=0.3, label_smoothing=0.2).evaluate(
+        dataset, return_dict=True, verbose=0
+    )
+    student_logits = student.predict(inputs, verbose=0)["logits"]
+    log_probs = np.log(numpy_softmax(student_logits))
+    expected_ce = -(0.8 * log_probs[np.arange(10), labels] + 0.2 * log_probs.mean(-1))
+
+    assert smoothed["ce_loss"] == pytest.approx(expected_ce.mean(), rel=1e-4)
+    assert smoothed["ce_loss"] != pytest.approx(plain["ce_loss"], rel=1e-3)
+    assert (smoothed["kl_loss"], smoothed["feature_loss"]) == pytest.approx((plain["kl_loss"], plain["feature_loss"]))
+    assert smoothed["loss"] - plain["loss"] == pytest.approx(0.7 * (smoothed["ce_loss"] - plain["ce_loss"]), rel=1e-3)
+
+
 def test_bad_arguments_get_clear_errors():
     teacher, student = build_stand_in_model(seed=10), build_stand_in_model(seed=20)
     with pytest.raises(ValueError, match="alpha"):
@@ -222,6 +240,8 @@ def test_bad_arguments_get_clear_errors():
         Distiller(teacher, student, temperature=0.0)
     with pytest.raises(ValueError, match="feature_loss_weight"):
         Distiller(teacher, student, feature_loss_weight=-1.0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        Distiller(teacher, student, label_smoothing=1.0)
     with pytest.raises(ValueError, match="does not take `loss`"):
         Distiller(teacher, student).compile(optimizer="sgd", loss="mse")
     inputs, labels = make_examples(4, seed=7)

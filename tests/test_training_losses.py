@@ -6,6 +6,7 @@ import tensorflow as tf
 from training_stand_ins import numpy_softmax
 
 from ser_keras.training import (
+    build_classifier,
     classification_cross_entropy,
     distillation_kl_divergence,
     global_batch_mean,
@@ -43,6 +44,43 @@ def test_cross_entropy_matches_numpy():
     actual = classification_cross_entropy(labels, STUDENT_LOGITS).numpy()
 
     np.testing.assert_allclose(actual, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.3])
+def test_smoothed_cross_entropy_is_the_cross_entropy_against_smoothed_one_hot_targets(smoothing):
+    labels = np.array([1, 2], dtype="int32")
+    classes = STUDENT_LOGITS.shape[1]
+    targets = np.full((2, classes), smoothing / classes)
+    targets[[0, 1], labels] += 1.0 - smoothing
+    expected = -(targets * np.log(numpy_softmax(STUDENT_LOGITS))).sum(axis=-1)
+
+    actual = classification_cross_entropy(labels, STUDENT_LOGITS, smoothing).numpy()
+
+    np.testing.assert_allclose(actual, expected, rtol=1e-5)
+    assert np.all(actual > classification_cross_entropy(labels, STUDENT_LOGITS).numpy())  # wrong guesses cost more
+    with pytest.raises(ValueError, match="label_smoothing"):
+        classification_cross_entropy(labels, STUDENT_LOGITS, 1.0)
+
+
+def test_a_classifier_with_label_smoothing_evaluates_the_smoothed_loss_and_reloads(tmp_path):
+    import keras
+
+    inputs = keras.Input((4,), name="x")
+    logits = keras.layers.Dense(4, kernel_initializer=keras.initializers.RandomNormal(seed=0))(inputs)
+    model = keras.Model(inputs, {"logits": logits})
+    features, labels = STUDENT_LOGITS, np.array([1, 2], dtype="int32")
+    classifier = build_classifier(model, "sgd", label_smoothing=0.2)
+    logits = model.predict(features, verbose=0)["logits"]
+    expected, unsmoothed = (classification_cross_entropy(labels, logits, e).numpy().mean() for e in (0.2, 0.0))
+
+    loss = classifier.evaluate({"x": features}, labels, return_dict=True, verbose=0)["loss"]
+
+    assert loss == pytest.approx(expected, rel=1e-5) and abs(expected - unsmoothed) > 1e-3
+    plain = build_classifier(model).evaluate({"x": features}, labels, return_dict=True, verbose=0)["loss"]
+    assert plain == pytest.approx(unsmoothed, rel=1e-5)
+    classifier.save(tmp_path / "smoothed.keras")
+    reloaded = keras.saving.load_model(tmp_path / "smoothed.keras")
+    assert reloaded.loss.label_smoothing == 0.2
 
 
 def feature_fixture():

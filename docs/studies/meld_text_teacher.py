@@ -11,6 +11,7 @@ the stage-1 checkpoint of an earlier variant (`--stage1-from`) instead of traini
         --stage1-from out/base/teacher/transfer
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/sentence --sentence-logits \\
         --transfer-epochs 8
+    python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/smooth --label-smoothing 0.1
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/lr1e-5 --finetune-lr 1e-5 \\
         --finetune-epochs 5 --stage1-from out/base/teacher/transfer
 """
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=None, help="stage 2 (job: --warmup-steps)")
     parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 (job: --finetune-epochs)")
     parser.add_argument("--sentence-logits", action="store_true")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="stages 1 and 2 (job: --label-smoothing)")
     parser.add_argument("--pooling", choices=("cls", "mean", "max"), default="cls", help="the head's readout (job: --pooling)")
     parser.add_argument("--transfer-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="the recipe's seed (the split is MELD's own)")
@@ -62,6 +64,7 @@ def main() -> None:
         recipe = recipe.with_finetune_epochs(args.finetune_epochs)
     if args.transfer_epochs is not None:
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
+    recipe = dataclasses.replace(recipe, label_smoothing=args.label_smoothing)
 
     strategy = get_strategy()
     preprocessor = load_text_preprocessor(None, data.sequence_length)

@@ -364,6 +364,8 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                                "recipes; default: the recipe's, 1 = off)")
     training.add_argument("--warmup-steps", type=at_least(0),
                           help="stage 2: linear learning-rate warm-up over its first N steps (default: the recipe's)")
+    training.add_argument("--label-smoothing", type=float, metavar="E",
+                          help="smooth the label targets of stages 1 and 2 by E in [0, 1) (default: 0, the paper's)")
     training.add_argument("--no-audio-augmentation", action="store_true",
                           help="the audio stage trains on unmasked patches (default: SpecAugment masks)")
     training.add_argument("--selection", choices=SELECTION_METRICS,
@@ -460,6 +462,8 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
         recipe = dataclasses.replace(recipe, audio_augmentation=False)
     if args.selection is not None:
         recipe = dataclasses.replace(recipe, selection_metric=args.selection)
+    if args.label_smoothing is not None:
+        recipe = dataclasses.replace(recipe, label_smoothing=args.label_smoothing)
     distillation = recipe.distillation
     if args.alpha is not None:
         distillation = dataclasses.replace(distillation, alpha=args.alpha)

@@ -281,7 +281,7 @@ class FoldTrainer:
         self, model: keras.Model, teacher: TrainedModel | None, optimizer, feature_weight: float
     ) -> keras.Model:
         if teacher is None:
-            return build_classifier(model, optimizer)
+            return build_classifier(model, optimizer, self.recipe.label_smoothing)
         distillation = self.recipe.distillation
         teacher_width = teacher.models.cached_model.output[TEXT_FEATURES].shape[-1] if feature_weight > 0 else None
         recorded = build_recorded_teacher(len(self.fold.label_names), teacher_width, name=f"{teacher.name}_recorded")
@@ -292,6 +292,7 @@ class FoldTrainer:
             temperature=distillation.temperature,
             feature_loss_weight=feature_weight,
             feature_projection=self._feature_projection(model, recorded) if feature_weight > 0 else None,
+            label_smoothing=self.recipe.label_smoothing,
         )
         trainee.compile(optimizer=optimizer)
         return trainee

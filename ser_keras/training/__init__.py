@@ -20,6 +20,7 @@ wrapper loads after both imports:
 from ser_keras.training.classifier import SERClassifier, build_classifier
 from ser_keras.training.distiller import Distiller, split_distillation_inputs
 from ser_keras.training.losses import (
+    SmoothedSparseCrossEntropy,
     classification_cross_entropy,
     distillation_kl_divergence,
     global_batch_mean,
@@ -45,6 +46,7 @@ __all__ = [
     "MultiReplicaFitMixin",
     "MultiReplicaModel",
     "SERClassifier",
+    "SmoothedSparseCrossEntropy",
     "build_classifier",
     "build_recorded_teacher",
     "classification_cross_entropy",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keras
 
+from ser_keras.training.losses import SmoothedSparseCrossEntropy
 from ser_keras.training.strategy import MultiReplicaModel
 
 
@@ -30,11 +31,14 @@ class SERClassifier(MultiReplicaModel):
     """
 
 
-def build_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer | str = "sgd") -> SERClassifier:
+def build_classifier(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer | str = "sgd", label_smoothing: float = 0.0
+) -> SERClassifier:
     """Wraps `model`'s `"logits"` output for cross-entropy training, compiled.
 
     The wrapper shares every layer with `model`: training it trains `model`.
     Build and call it inside `strategy.scope()` under `tf.distribute`.
+    `label_smoothing` above 0 trains on smoothed targets (`SmoothedSparseCrossEntropy`).
 
     Example:
 
@@ -44,9 +48,13 @@ def build_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer |
     'sparse_categorical_crossentropy'
     """
     classifier = SERClassifier(model.input, model.output["logits"], name=f"{model.name}_classifier")
+    if label_smoothing:
+        loss = SmoothedSparseCrossEntropy(label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     classifier.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return classifier

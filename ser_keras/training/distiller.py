@@ -72,6 +72,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
             example `keras.layers.Dense(768)`); it trains with the student but
             is not part of it, so saving the student leaves it out. `None`:
             the widths must be equal.
+        label_smoothing: smoothing in `[0, 1)` of the CE term's targets (0 in the paper).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -90,6 +91,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         temperature: float = 2.0,
         feature_loss_weight: float = 1.0,
         feature_projection: keras.layers.Layer | None = None,
+        label_smoothing: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,6 +101,8 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
             raise ValueError(f"`temperature` must be positive; got {temperature}.")
         if feature_loss_weight < 0:
             raise ValueError(f"`feature_loss_weight` must be >= 0; got {feature_loss_weight}.")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1); got {label_smoothing}.")
         teacher.trainable = False
         self.teacher = teacher
         self.student = student
@@ -106,6 +110,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         self.temperature = float(temperature)
         self.feature_loss_weight = float(feature_loss_weight)
         self.feature_projection = feature_projection
+        self.label_smoothing = float(label_smoothing)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
         self.ce_loss_tracker = keras.metrics.Mean(name="ce_loss")
@@ -138,6 +143,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
             "temperature": self.temperature,
             "feature_loss_weight": self.feature_loss_weight,
             "feature_projection": None if self.feature_projection is None else serialize(self.feature_projection),
+            "label_smoothing": self.label_smoothing,
         }
 
     @classmethod
@@ -233,7 +239,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         teacher_logits = _model_output(teacher_outputs, "logits", "teacher")
         student_logits = _model_output(student_outputs, "logits", "student")
         kl_loss = distillation_kl_divergence(teacher_logits, student_logits, self.temperature)
-        ce_loss = classification_cross_entropy(labels, student_logits)
+        ce_loss = classification_cross_entropy(labels, student_logits, self.label_smoothing)
         if self.feature_loss_weight > 0:
             if "padding_mask" not in student_inputs:
                 raise ValueError(
