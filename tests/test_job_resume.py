@@ -18,6 +18,11 @@ from job_runs import (
 from seed_offset import shifted
 
 
+def table_rows(output_dir):
+    results = json.loads((output_dir / "tiny" / "results.json").read_text())
+    return {model["name"]: model["test"] for model in results["models"]}
+
+
 def test_another_seed_moves_the_weights_not_the_split(tiny_preset, tmp_path):
     # A manifest without a split column: the job draws the paper split, which --seed must not move.
     # (Same seed, same metrics: the SIGKILL test below compares two runs of one command.)
@@ -47,8 +52,15 @@ def test_sigkill_in_either_stage_resumes_to_the_same_weights(tiny_preset, tmp_pa
     transfer_epochs, finetune_epochs = 4, 3
     extra = ("--finetune-epochs", str(finetune_epochs), "--no-baselines")
     uninterrupted = tmp_path / "uninterrupted"
-    run_job(job_command(tiny_preset, uninterrupted, transfer_epochs, *extra))
-
+    first = run_job(job_command(tiny_preset, uninterrupted, transfer_epochs, *extra))
+    first_rows = table_rows(uninterrupted)
+    assert "Recording teacher's logits" in first.stderr
+    # Run again, every stage of the distilled student is loaded as it finished: its teacher's logits are not
+    # recorded again, and its row is the first run's.
+    again = run_job(job_command(tiny_preset, uninterrupted, transfer_epochs, *extra))
+    assert "Recording teacher's logits" not in again.stderr
+    assert again.stderr.count("already done") >= 4  # the teacher's two stages and the student's
+    assert table_rows(uninterrupted) == first_rows and "BERT_1-AudioCNN + KD" in first_rows
     killed = tmp_path / "killed"
     command = job_command(tiny_preset, killed, transfer_epochs, *extra)
     for stage_dir_glob, epoch in (("teachers/*/*/main/teacher/transfer", 2),

@@ -61,7 +61,7 @@ from ser_keras.training import (
 from ser_keras.training.classifier import build_classifier
 from ser_keras.training.recorded_teacher import build_recorded_teacher, record_teacher_logits
 from ser_keras.training.seeds import seed_dropout, seed_model_weights
-from ser_keras.training.stages import make_optimizer, run_stage
+from ser_keras.training.stages import load_done_stage, make_optimizer, run_stage, stage_is_done
 
 logger = logging.getLogger(__name__)
 
@@ -370,14 +370,21 @@ class FoldTrainer:
         stages: dict[str, dict] = {}
         splits = self.fold.splits
         teacher_logits = None  # recorded before the first stage that trains
-        for seed_stream, (stage_name, stage, model, features) in enumerate((
-            ("transfer", self.recipe.transfer, models.cached_model, text_features),
-            ("finetune", finetune or self.recipe.finetune, models.raw_model, None),
-        )):
-            if stage.epochs < 1:
+        planned = [
+            (seed_stream, stage_name, stage, model, features)
+            for seed_stream, (stage_name, stage, model, features) in enumerate((
+                ("transfer", self.recipe.transfer, models.cached_model, text_features),
+                ("finetune", finetune or self.recipe.finetune, models.raw_model, None),
+            ))
+            # Stage 2 of an audio-only model has nothing to unfreeze.
+            if stage.epochs >= 1 and not (stage_name == "finetune" and text_encoder is None)
+        ]
+        # A model whose every stage finished in an earlier run is loaded as it is: no teacher logits, no datasets.
+        finished = all(stage_is_done(os.path.join(model_dir, stage_name)) for _, stage_name, *_ in planned)
+        for seed_stream, stage_name, stage, model, features in planned:
+            if finished:
+                stages[stage_name] = load_done_stage(os.path.join(model_dir, stage_name), model)
                 continue
-            if stage_name == "finetune" and text_encoder is None:
-                break  # audio-only: nothing left to unfreeze
             feature_weight = self._feature_weight(model, stage_name) if teacher is not None else 0.0
             if teacher is None:
                 train_data = self.dataset(splits.train, features, True, epoch, model.input, own_audio)

@@ -238,6 +238,33 @@ class EpochHistory(keras.callbacks.Callback):
             json.dump(self.epochs, handle)
 
 
+def stage_is_done(stage_dir: str) -> bool:
+    """Whether `run_stage` finished this stage in an earlier run (its record and best weights exist).
+
+    Example:
+
+    >>> stage_is_done("runs/never_trained/transfer")
+    False
+    """
+    return all(os.path.isfile(os.path.join(stage_dir, name)) for name in ("done.json", "best.weights.h5"))
+
+
+def load_done_stage(stage_dir: str, kept_model: keras.Model) -> dict:
+    """Loads a finished stage's best weights into `kept_model` and returns its record.
+
+    Example:
+
+    >>> record = load_done_stage("runs/x/s1", model)  # doctest: +SKIP
+    >>> record["best_epoch"]  # doctest: +SKIP
+    2
+    """
+    kept_model.load_weights(os.path.join(stage_dir, "best.weights.h5"))
+    with open(os.path.join(stage_dir, "done.json"), encoding="utf-8") as handle:
+        record = json.load(handle)
+    logger.info("Stage %s already done (best epoch %d); reusing it.", stage_dir, record["best_epoch"] + 1)
+    return record
+
+
 def run_stage(
     model: keras.Model,
     train_data: tf.data.Dataset,
@@ -292,16 +319,11 @@ def run_stage(
     2
     """
     kept_model = kept_model or getattr(model, "student", model)
+    if stage_is_done(stage_dir):
+        return load_done_stage(stage_dir, kept_model)
     os.makedirs(stage_dir, exist_ok=True)
     best_path = os.path.join(stage_dir, "best.weights.h5")
     done_path = os.path.join(stage_dir, "done.json")
-    if os.path.isfile(done_path) and os.path.isfile(best_path):
-        kept_model.load_weights(best_path)
-        with open(done_path, encoding="utf-8") as handle:
-            record = json.load(handle)
-        logger.info("Stage %s already done (best epoch %d); reusing it.", stage_dir, record["best_epoch"] + 1)
-        return record
-
     best = BestCheckpoint(best_path, selection_metric, kept_model)
     history = EpochHistory(os.path.join(stage_dir, "history.json"))
     backup_dir = os.path.join(stage_dir, "backup")
