@@ -178,6 +178,27 @@ def test_a_text_encoders_dropout_follows_its_model_not_the_random_state_it_was_l
     assert seeds[2] != seeds[0] and len(set(seeds[0])) == len(seeds[0])  # each dropout layer its own masks
 
 
+def test_the_recipes_label_smoothing_reaches_the_classifiers_loss_and_the_distillers_ce_term():
+    import keras
+    import tensorflow as tf
+
+    from ser_keras.experiment.trainer import FoldData, FoldTrainer, TrainedModel
+    from ser_keras.models import SERModels, build_cached_model, build_fusion_head
+
+    cached = build_cached_model(build_fusion_head(text_dim=8, num_classes=4, modality="text"))
+    teacher = TrainedModel("teacher", 2, False, SERModels(None, cached, None, None, None))
+
+    def trainees(recipe):
+        trainer = FoldTrainer(FoldData("main", None, "unused", LABELS), recipe, None, None,
+                              tf.distribute.get_strategy(), pooling="cls", modality="text")
+        return trainer._trainee(cached, None, "sgd", 0.0), trainer._trainee(cached, teacher, "sgd", 0.0)
+
+    classifier, distiller = trainees(get_recipe("demo", label_smoothing=0.1))
+    assert classifier.loss.label_smoothing == 0.1 and distiller.label_smoothing == 0.1
+    classifier, distiller = trainees(get_recipe("demo"))
+    assert type(classifier.loss) is keras.losses.SparseCategoricalCrossentropy and distiller.label_smoothing == 0.0
+
+
 def test_a_text_only_teachers_logits_are_recorded_without_reading_audio_files(tmp_path):
     import tensorflow as tf
 

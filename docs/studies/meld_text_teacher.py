@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=None, help="stage 2 (job: --warmup-steps)")
     parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 (job: --finetune-epochs)")
     parser.add_argument("--sentence-logits", action="store_true")
-    parser.add_argument("--label-smoothing", type=float, default=0.0, help="stages 1 and 2 (job: --label-smoothing)")
+    parser.add_argument("--label-smoothing", type=float, default=None, help="stages 1 and 2 (job: --label-smoothing)")
     parser.add_argument("--pooling", choices=("cls", "mean", "max"), default="cls", help="the head's readout (job: --pooling)")
     parser.add_argument("--transfer-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="the recipe's seed (the split is MELD's own)")
@@ -64,7 +64,8 @@ def main() -> None:
         recipe = recipe.with_finetune_epochs(args.finetune_epochs)
     if args.transfer_epochs is not None:
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
-    recipe = dataclasses.replace(recipe, label_smoothing=args.label_smoothing)
+    if args.label_smoothing is not None:
+        recipe = dataclasses.replace(recipe, label_smoothing=args.label_smoothing)
 
     strategy = get_strategy()
     preprocessor = load_text_preprocessor(None, data.sequence_length)

@@ -110,6 +110,8 @@ class SmoothedSparseCrossEntropy(keras.losses.Loss):
 
     def __init__(self, label_smoothing: float = 0.0, name: str = "smoothed_sparse_cross_entropy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}.")
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
