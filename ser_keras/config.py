@@ -700,6 +700,8 @@ class ModelConfig:
         sentence_logits: the heads of models that read text add linear logits
             of the mean-pooled text features (the sentence embedding) to their
             own (`ser_keras.models.fusion`); `False` keeps the paper's head.
+        head_dropout: the fusion head's dropout rate (its attention blocks and
+            the dropout before its classifier); 0.5 is 3M-SER's.
 
     Example:
 
@@ -718,9 +720,13 @@ class ModelConfig:
     baselines: bool = shapes(STUDENTS, True)
     audio_statistics: bool = shapes(TEACHER, True)
     sentence_logits: bool = shapes(TEACHER, False, when=lambda model: model.sentence_logits)
+    # Added after models were saved: in the fingerprints only when not 3M-SER's.
+    head_dropout: float = shapes(TEACHER, 0.5, when=lambda model: model.head_dropout != 0.5)
 
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise ValueError(f"--head-dropout must be in [0, 1); got {self.head_dropout}.")
         if self.pooling is not None:
             _check_choice("pooling", self.pooling, POOLING_MODES)
         if self.modality == "audio" and self.pooling == "cls":

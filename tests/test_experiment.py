@@ -199,6 +199,23 @@ def test_the_recipes_label_smoothing_reaches_the_classifiers_loss_and_the_distil
     assert type(classifier.loss) is keras.losses.SparseCategoricalCrossentropy and distiller.label_smoothing == 0.0
 
 
+def test_the_jobs_head_dropout_reaches_every_model_the_fold_trainer_builds():
+    import types
+
+    import tensorflow as tf
+
+    from text_model_stand_ins import build_tiny_bert
+
+    from ser_keras.experiment.fold_run import _fold_trainer
+
+    config = parse("--head-dropout", "0.2", "--modality", "text")
+    job = types.SimpleNamespace(config=config, corpus=types.SimpleNamespace(label_names=LABELS), preprocessor=None,
+                                strategy=tf.distribute.get_strategy(), fold_log_dir=lambda name: "unused")
+    trainer = _fold_trainer(job, types.SimpleNamespace(name="main", splits=None, patches=None), None)
+    head = trainer.build_models(build_tiny_bert(), "text", "BERT_1").head
+    assert head.get_layer("classifier_dropout").rate == head.get_layer("fusion_attention").attention.dropout == 0.2
+
+
 def test_a_text_only_teachers_logits_are_recorded_without_reading_audio_files(tmp_path):
     import tensorflow as tf
 

@@ -130,6 +130,17 @@ def test_label_smoothing_flag_sets_the_recipe_and_enters_the_fingerprints_only_w
         parse("--label-smoothing", "1")
 
 
+def test_head_dropout_flag_sets_the_model_and_enters_the_fingerprints_only_when_not_3m_sers():
+    default, lighter = parse(), parse("--head-dropout", "0.1")
+    assert (default.model.head_dropout, lighter.model.head_dropout) == (0.5, 0.1)
+    assert "head_dropout" not in default.fingerprint_fields()["model"]
+    assert lighter.fingerprint_fields(teacher_only=True)["model"]["head_dropout"] == 0.1
+    assert lighter.teacher_fingerprint() != default.teacher_fingerprint()
+    assert parse("--head-dropout", "0.5").teacher_fingerprint() == default.teacher_fingerprint()
+    with pytest.raises(ValueError, match="--head-dropout must be in"):
+        parse("--head-dropout", "1")
+
+
 def test_audio_augmentation_shapes_the_fingerprints_only_where_an_audio_encoder_trains():
     def fingerprints(*flags: str) -> tuple[str, str]:
         config = parse(*flags)

@@ -125,6 +125,18 @@ def test_head_architecture_follows_3m_ser():
     assert head.count_params() == 2_362_368 + 66_048 + 98_432 + 16_512 + 8_256 + 260 + 3 * 256
 
 
+def test_head_dropout_sets_the_attention_blocks_and_the_classifier_and_is_checked():
+    head = build_fusion_head(text_dim=32, num_classes=4, dropout=0.1)
+    rates = [head.get_layer(name).attention.dropout for name in ("text_attention", "fusion_attention")]
+    assert rates + [head.get_layer("classifier_dropout").rate] == [0.1, 0.1, 0.1]
+    unregularised = build_fusion_head(text_dim=32, num_classes=4, modality="text", dropout=0.0)
+    inputs = {"text_features": np.random.default_rng(0).normal(size=(2, 5, 32)).astype("float32"),
+              "padding_mask": np.ones((2, 5), bool)}
+    np.testing.assert_allclose(unregularised(inputs, training=True), unregularised(inputs, training=False), atol=1e-6)
+    with pytest.raises(ValueError, match="dropout must be in"):
+        build_fusion_head(text_dim=32, dropout=1.0)
+
+
 def test_dropout_is_active_in_training_only(tiny_models):
     batch = cached_inputs(tiny_models, make_raw_batch([6], [2]))
     inference = [np.asarray(tiny_models.cached_model(batch, training=False)["logits"]) for _ in range(2)]

@@ -12,6 +12,7 @@ the stage-1 checkpoint of an earlier variant (`--stage1-from`) instead of traini
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/sentence --sentence-logits \\
         --transfer-epochs 8
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/smooth --label-smoothing 0.1
+    python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/dropout --head-dropout 0.1
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/lr1e-5 --finetune-lr 1e-5 \\
         --finetune-epochs 5 --stage1-from out/base/teacher/transfer
 """
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 (job: --finetune-epochs)")
     parser.add_argument("--sentence-logits", action="store_true")
     parser.add_argument("--label-smoothing", type=float, default=None, help="stages 1 and 2 (job: --label-smoothing)")
+    parser.add_argument("--head-dropout", type=float, default=0.5, help="the fusion head's (job: --head-dropout)")
     parser.add_argument("--pooling", choices=("cls", "mean", "max"), default="cls", help="the head's readout (job: --pooling)")
     parser.add_argument("--transfer-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="the recipe's seed (the split is MELD's own)")
@@ -78,7 +80,7 @@ def main() -> None:
                         ignore=shutil.ignore_patterns("backup"))
     fold = FoldData("main", splits, os.path.join(args.output_dir, "tensorboard"), tuple(corpus.label_names))
     trainer = FoldTrainer(fold, recipe, preprocessor, None, strategy, pooling=args.pooling, modality="text",
-                          sentence_logits=args.sentence_logits)
+                          sentence_logits=args.sentence_logits, head_dropout=args.head_dropout)
     teacher = trainer.train("teacher", args.output_dir, encoder, features)
     rows = {stage: record["history"].get("val_acc") for stage, record in teacher.stages.items()}
     rows.update({split: trainer.evaluate(teacher, items)["scores"]

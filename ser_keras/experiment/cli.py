@@ -348,6 +348,9 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
         help="the heads of models with text also add linear logits of the mean-pooled text features "
              "(the sentence embedding MiniLM is trained to give) to the fused [CLS] logits (off: the paper's head)",
     )
+    model.add_argument("--head-dropout", type=float, default=0.5, metavar="P",
+                       help="the fusion head's dropout rate: its attention blocks and before its classifier "
+                            "(default: %(default)s, 3M-SER's)")
 
     training = parser.add_argument_group("training")
     training.add_argument("--recipe", choices=sorted(PRESETS), default="demo",
@@ -486,6 +489,7 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
             baselines=not args.no_baselines,
             audio_statistics=not args.no_audio_statistics,
             sentence_logits=args.sentence_logits,
+            head_dropout=args.head_dropout,
         ),
         recipe=recipe,
         output_dir=args.output_dir,

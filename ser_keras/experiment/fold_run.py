@@ -232,6 +232,7 @@ def _fold_trainer(job: JobContext, inputs: FoldInputs, audio: AudioBranch | None
             clip_statistics(inputs.patches) if inputs.patches and config.model.audio_statistics else None
         ),
         sentence_logits=config.model.sentence_logits,
+        head_dropout=config.model.head_dropout,
     )
 
 

@@ -51,7 +51,7 @@ from ser_keras.models import (
     build_ser_models,
     set_statistics_standardization,
 )
-from ser_keras.models.fusion import TEXT_FEATURES, default_pooling
+from ser_keras.models.fusion import DROPOUT_RATE, TEXT_FEATURES, default_pooling
 from ser_keras.training import (
     Distiller,
     classification_metrics,
@@ -133,6 +133,7 @@ class FoldTrainer:
             them too, standardised with the training clips' values.
         sentence_logits: the heads of models that read text add linear logits
             of the mean-pooled text features (`build_fusion_head`).
+        head_dropout: every model's fusion-head dropout rate (`build_fusion_head`).
 
     Example:
 
@@ -150,6 +151,7 @@ class FoldTrainer:
         modality: str = "multimodal",
         audio_statistics: Mapping[str, np.ndarray] | None = None,
         sentence_logits: bool = False,
+        head_dropout: float = DROPOUT_RATE,
     ) -> None:
         self.fold = fold
         self.recipe = recipe
@@ -160,6 +162,7 @@ class FoldTrainer:
         self.modality = modality
         self.audio_statistics = audio_statistics
         self.sentence_logits = sentence_logits
+        self.head_dropout = head_dropout
 
     # Datasets -----------------------------------------------------------------------------
 
@@ -311,6 +314,28 @@ class FoldTrainer:
         projection.build((None, None, student_width))
         return projection
 
+    def build_models(self, text_encoder: keras.Model | None, modality: str, name: str) -> SERModels:
+        """One model's head and the models around it, as the fold's settings build them (under the strategy).
+
+        Example:
+
+        >>> models = trainer.build_models(encoder, "text", "BERT_2")  # doctest: +SKIP
+        """
+        with self.strategy.scope():
+            models = build_ser_models(
+                text_encoder,
+                None,
+                num_classes=len(self.fold.label_names),
+                pooling=self.pooling if modality == self.modality else default_pooling(modality),
+                modality=modality,
+                audio_statistics=self._statistics_size(),
+                sentence_logits=self.sentence_logits,
+                head_dropout=self.head_dropout,
+                name=name,
+            )
+            self._standardize_statistics(models.head)
+        return models
+
     def train(
         self,
         name: str,
@@ -350,18 +375,7 @@ class FoldTrainer:
         own_audio = audio.embeddings if audio is not None else None
         # The variants with and without distillation share their initial weights (and dropout seeds).
         seed_model_weights(self.recipe.seed, self.fold.name, name.removesuffix("_kd"))
-        with self.strategy.scope():
-            models = build_ser_models(
-                text_encoder,
-                None,
-                num_classes=len(self.fold.label_names),
-                pooling=self.pooling if modality == self.modality else default_pooling(modality),
-                modality=modality,
-                audio_statistics=self._statistics_size(),
-                sentence_logits=self.sentence_logits,
-                name=name,
-            )
-            self._standardize_statistics(models.head)
+        models = self.build_models(text_encoder, modality, name)
         text_encoder = models.text_encoder  # None for audio-only models
         if text_encoder is not None:  # its dropout seeds were drawn when it was loaded: make them the model's
             seed_dropout(text_encoder, self.recipe.seed, self.fold.name, name.removesuffix("_kd"), "text_encoder")

@@ -40,6 +40,7 @@ from ser_keras.models.fusion import (
     AUDIO_MASK,
     AUDIO_PATCHES,
     AUDIO_STATISTICS,
+    DROPOUT_RATE,
     LOGITS,
     PADDING_MASK,
     SEGMENT_IDS,
@@ -207,6 +208,7 @@ def build_ser_models(
     modality: str = "multimodal",
     audio_statistics: int | None = None,
     sentence_logits: bool = False,
+    head_dropout: float = DROPOUT_RATE,
     name: str = "ser",
 ) -> SERModels:
     """Builds a fusion head for given encoders and both models around it.
@@ -222,6 +224,7 @@ def build_ser_models(
             (their length, `UTTERANCE_STATISTICS_SIZE`); `None`: the paper's head.
         sentence_logits: the head adds linear logits of the mean-pooled text
             features (see `build_fusion_head`).
+        head_dropout: the fusion head's dropout rate (`build_fusion_head`'s `dropout`).
         name: prefix of the models' names.
 
     Example:
@@ -240,6 +243,7 @@ def build_ser_models(
         modality=modality,
         audio_statistics=audio_statistics,
         sentence_logits=sentence_logits,
+        dropout=head_dropout,
         name="fusion_head",
     )
     return SERModels(

@@ -81,11 +81,11 @@ SENTENCE_DROPOUT = 0.1
 STATISTICS_STANDARDIZATION = "statistics_standardization"
 
 
-def _attention_block(name: str) -> MaskedSelfAttentionBlock:
+def _attention_block(name: str, dropout: float) -> MaskedSelfAttentionBlock:
     return MaskedSelfAttentionBlock(
         output_dim=FUSION_DIM,
         num_heads=NUM_ATTENTION_HEADS,
-        dropout=DROPOUT_RATE,
+        dropout=dropout,
         epsilon=LAYER_NORM_EPSILON,
         name=name,
     )
@@ -99,6 +99,7 @@ def build_fusion_head(
     audio_dim: int = EMBEDDING_SIZE,
     audio_statistics: int | None = None,
     sentence_logits: bool = False,
+    dropout: float = DROPOUT_RATE,
     name: str = "fusion_head",
 ) -> keras.Model:
     """Builds the fusion head on encoder outputs (a functional model).
@@ -116,6 +117,8 @@ def build_fusion_head(
         sentence_logits: add linear logits of the mean-pooled text features
             (the sentence embedding) to the classifier's; ignored for
             `modality="audio"`.
+        dropout: the rate of the attention blocks' dropout and of the dropout
+            before the classifier (3M-SER: 0.5).
         name: the model's name.
 
     Returns:
@@ -141,6 +144,8 @@ def build_fusion_head(
             "pooling='cls' takes the text's [CLS] position, which an audio-only head "
             "does not have; use pooling='mean' or 'max'."
         )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"The head's dropout must be in [0, 1); got {dropout}.")
     if with_text and not text_dim:
         raise ValueError(f"text_dim (the text encoder's hidden size) is required for modality={modality!r}.")
 
@@ -148,7 +153,7 @@ def build_fusion_head(
     if with_text:
         inputs[TEXT_FEATURES] = keras.Input((None, text_dim), name=TEXT_FEATURES)
         inputs[PADDING_MASK] = keras.Input((None,), dtype="bool", name=PADDING_MASK)
-        sequences.append(_attention_block("text_attention")(inputs[TEXT_FEATURES], inputs[PADDING_MASK]))
+        sequences.append(_attention_block("text_attention", dropout)(inputs[TEXT_FEATURES], inputs[PADDING_MASK]))
         masks.append(inputs[PADDING_MASK])
     if with_audio:
         inputs[AUDIO_EMBEDDINGS] = keras.Input((None, audio_dim), name=AUDIO_EMBEDDINGS)
@@ -163,9 +168,9 @@ def build_fusion_head(
         sequence, mask = ConcatenateSequences(name="concatenate")(sequences, masks)
     else:
         sequence, mask = sequences[0], masks[0]
-    fused = _attention_block("fusion_attention")(sequence, mask)
+    fused = _attention_block("fusion_attention", dropout)(sequence, mask)
     pooled = MaskedPooling(pooling, name=f"{pooling}_pooling")(fused, mask)
-    hidden = layers.Dropout(DROPOUT_RATE, name="classifier_dropout")(pooled)
+    hidden = layers.Dropout(dropout, name="classifier_dropout")(pooled)
     hidden = layers.Dense(CLASSIFIER_UNITS, name="classifier_hidden")(hidden)
     hidden = layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name="classifier_activation")(hidden)
     extra_logits = []
