@@ -54,6 +54,8 @@ from ser_keras.audio.params import DEFAULT_MAX_PATCHES
 from ser_keras.data.corpora import CORPUS_NAMES
 from ser_keras.data.enrolment import ALL_CLIPS, DEFAULT_ENROLMENT_CLIPS, ENROLMENT, check_speaker_statistics_mode
 from ser_keras.modalities import MODALITIES, POOLING_MODES, default_pooling
+from ser_keras.training.class_weights import CLASS_WEIGHTINGS, NO_CLASS_WEIGHTING
+from ser_keras.training.losses import check_label_smoothing
 
 
 #: What a configuration field shapes, declared on every field of the job's configuration with
@@ -310,6 +312,9 @@ class Recipe:
             distilled students' CE term; not the audio stage). 0, the paper's,
             is the default: 0.1 moved MELD's teacher inside its spread on dev
             over three paired seeds (docs/RESULTS.md, MELD).
+        class_weighting: `"none"` (the paper's) or `"balanced"`: stages 1 and 2
+            weight each training example by the inverse frequency of its class
+            in the training split (`ser_keras.training.class_weights`).
 
     Example:
 
@@ -335,15 +340,18 @@ class Recipe:
     seed: int = shapes(TEACHER, 0)
     # Added after models were saved: in the fingerprints only when set.
     label_smoothing: float = shapes(TEACHER, 0.0, when=lambda recipe: recipe.label_smoothing != 0.0)
+    class_weighting: str = shapes(
+        TEACHER, NO_CLASS_WEIGHTING, when=lambda recipe: recipe.class_weighting != NO_CLASS_WEIGHTING
+    )
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}.")
+        check_label_smoothing(self.label_smoothing, "--label-smoothing")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}.")
         if self.audio_batch_size < 1:
             raise ValueError(f"audio_batch_size must be at least 1; got {self.audio_batch_size}.")
         check_speaker_statistics_mode(self.speaker_statistics)
+        _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
         if self.selection_metric not in SELECTION_METRICS:
             raise ValueError(
                 f"selection_metric must be one of {', '.join(SELECTION_METRICS)}; got {self.selection_metric!r}."

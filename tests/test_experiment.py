@@ -199,6 +199,23 @@ def test_the_recipes_label_smoothing_reaches_the_classifiers_loss_and_the_distil
     assert type(classifier.loss) is keras.losses.SparseCategoricalCrossentropy and distiller.label_smoothing == 0.0
 
 
+def test_balanced_class_weighting_weighs_the_training_splits_classes():
+    import tensorflow as tf
+
+    from ser_keras.data.splits import Splits
+    from ser_keras.experiment.trainer import FoldData, FoldTrainer
+
+    train = [Utterance(f"u{index}", "x", label) for index, label in enumerate(["sad"] * 6 + ["angry"] * 2)]
+    fold = FoldData("main", Splits(train, [], []), "unused", LABELS)
+
+    def weights(recipe):
+        return FoldTrainer(fold, recipe, None, None, tf.distribute.get_strategy(), modality="text")._class_weight()
+
+    assert weights(get_recipe("demo")) is None
+    balanced = weights(get_recipe("demo", class_weighting="balanced"))
+    assert balanced == {0: 2.0, 1: 1.0, 2: pytest.approx(8 / 12), 3: 1.0}  # angry, happy (absent), sad, neutral
+
+
 def test_the_jobs_head_dropout_reaches_every_model_the_fold_trainer_builds():
     import types
 

@@ -141,6 +141,19 @@ def test_head_dropout_flag_sets_the_model_and_enters_the_fingerprints_only_when_
         parse("--head-dropout", "1")
 
 
+def test_class_weighting_flag_sets_the_recipe_and_enters_the_fingerprints_only_when_set():
+    default, balanced = parse(), parse("--class-weighting", "balanced")
+    assert (default.recipe.class_weighting, balanced.recipe.class_weighting) == ("none", "balanced")
+    assert "class_weighting" not in default.fingerprint_fields()["recipe"]
+    assert balanced.fingerprint_fields(teacher_only=True)["recipe"]["class_weighting"] == "balanced"
+    assert balanced.teacher_fingerprint() != default.teacher_fingerprint()
+    saved = balanced.recipe.to_dict()
+    del saved["class_weighting"]  # a recipe saved before the field existed
+    assert Recipe.from_dict(saved).class_weighting == "none"
+    with pytest.raises(ValueError, match="class_weighting must be one of none, balanced"):
+        Recipe(class_weighting="inverse")
+
+
 def test_audio_augmentation_shapes_the_fingerprints_only_where_an_audio_encoder_trains():
     def fingerprints(*flags: str) -> tuple[str, str]:
         config = parse(*flags)

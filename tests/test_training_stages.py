@@ -170,3 +170,31 @@ def test_selection_last_keeps_the_final_epoch_and_a_score_keeps_the_best(tmp_pat
 def test_an_unknown_selection_metric_is_refused_naming_the_choices():
     with pytest.raises(ValueError, match="val_bacc.*last"):
         Recipe(selection_metric="val_los")
+
+
+@pytest.mark.parametrize("distilled", [False, True])
+def test_class_weights_train_as_the_same_weights_given_per_example(tmp_path, distilled):
+    from ser_keras.training import build_classifier
+
+    inputs, labels = make_examples(32, seed=5)
+    class_weight = {0: 0.25, 1: 3.0, 2: 1.0, 3: 0.5}
+    per_example = np.array([class_weight[label] for label in labels], "float32")
+    stage = StageConfig(epochs=2, optimizer=OptimizerConfig(name="sgd", learning_rate=0.5, momentum=0.9))
+
+    def trained(name, data, weights=None):
+        model = build_stand_in_model(seed=4)
+        if distilled:
+            trainee = Distiller(build_stand_in_model(seed=6, name="teacher"), model, alpha=0.5)
+            trainee.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+        else:
+            trainee = build_classifier(model, keras.optimizers.SGD(0.5, momentum=0.9))
+        validation = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(8)
+        run_stage(trainee, data.batch(8), validation, stage, str(tmp_path / name), str(tmp_path / f"{name}_tb"),
+                  LAST_EPOCH, class_weight=weights)
+        return np.concatenate([weight.ravel() for weight in model.get_weights()])
+
+    weighted = trained("class_weight", tf.data.Dataset.from_tensor_slices((inputs, labels)), class_weight)
+    reference = trained("sample_weight", tf.data.Dataset.from_tensor_slices((inputs, labels, per_example)))
+    plain = trained("plain", tf.data.Dataset.from_tensor_slices((inputs, labels)))
+    np.testing.assert_allclose(weighted, reference, rtol=1e-5, atol=1e-6)
+    assert np.abs(weighted - plain).max() > 1e-3

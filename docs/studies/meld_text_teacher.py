@@ -13,6 +13,7 @@ the stage-1 checkpoint of an earlier variant (`--stage1-from`) instead of traini
         --transfer-epochs 8
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/smooth --label-smoothing 0.1
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/dropout --head-dropout 0.1
+    python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/balanced --class-weighting balanced
     python docs/studies/meld_text_teacher.py /path/to/MELD/data/MELD out/lr1e-5 --finetune-lr 1e-5 \\
         --finetune-epochs 5 --stage1-from out/base/teacher/transfer
 """
@@ -33,6 +34,7 @@ from ser_keras.experiment.data import job_folds, load_corpus
 from ser_keras.experiment.trainer import FoldData, FoldTrainer
 from ser_keras.text import load_text_encoder
 from ser_keras.text.tokenizer import load_text_preprocessor
+from ser_keras.training.class_weights import CLASS_WEIGHTINGS
 from ser_keras.training.seeds import seed_process
 from ser_keras.training.strategy import get_strategy
 
@@ -47,6 +49,8 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=None, help="stage 2 (job: --finetune-epochs)")
     parser.add_argument("--sentence-logits", action="store_true")
     parser.add_argument("--label-smoothing", type=float, default=None, help="stages 1 and 2 (job: --label-smoothing)")
+    parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default=None,
+                        help="stages 1 and 2 (job: --class-weighting)")
     parser.add_argument("--head-dropout", type=float, default=0.5, help="the fusion head's (job: --head-dropout)")
     parser.add_argument("--pooling", choices=("cls", "mean", "max"), default="cls", help="the head's readout (job: --pooling)")
     parser.add_argument("--transfer-epochs", type=int, default=None)
@@ -68,6 +72,8 @@ def main() -> None:
         recipe = dataclasses.replace(recipe, transfer=dataclasses.replace(recipe.transfer, epochs=args.transfer_epochs))
     if args.label_smoothing is not None:
         recipe = dataclasses.replace(recipe, label_smoothing=args.label_smoothing)
+    if args.class_weighting is not None:
+        recipe = dataclasses.replace(recipe, class_weighting=args.class_weighting)
 
     strategy = get_strategy()
     preprocessor = load_text_preprocessor(None, data.sequence_length)

@@ -54,6 +54,7 @@ from ser_keras.experiment.seeds import parse_seeds, run_seeds
 from ser_keras.labels import parse_label_map, parse_labels
 from ser_keras.modalities import MODALITIES, POOLING_MODES
 from ser_keras.tensorflow_logs import add_verbose_flag
+from ser_keras.training.class_weights import CLASS_WEIGHTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -369,6 +370,9 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
                           help="stage 2: linear learning-rate warm-up over its first N steps (default: the recipe's)")
     training.add_argument("--label-smoothing", type=float, metavar="E",
                           help="smooth the label targets of stages 1 and 2 by E in [0, 1) (default: 0, the paper's)")
+    training.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS,
+                          help="stages 1 and 2: balanced weighs each training example by the inverse frequency "
+                               "of its class (default: none, the paper's)")
     training.add_argument("--no-audio-augmentation", action="store_true",
                           help="the audio stage trains on unmasked patches (default: SpecAugment masks)")
     training.add_argument("--selection", choices=SELECTION_METRICS,
@@ -467,6 +471,8 @@ def job_config_from_args(args: argparse.Namespace, teacher_only: bool = False) -
         recipe = dataclasses.replace(recipe, selection_metric=args.selection)
     if args.label_smoothing is not None:
         recipe = dataclasses.replace(recipe, label_smoothing=args.label_smoothing)
+    if args.class_weighting is not None:
+        recipe = dataclasses.replace(recipe, class_weighting=args.class_weighting)
     distillation = recipe.distillation
     if args.alpha is not None:
         distillation = dataclasses.replace(distillation, alpha=args.alpha)

@@ -58,6 +58,7 @@ from ser_keras.training import (
     confusion_matrix,
     predict_classes,
 )
+from ser_keras.training.class_weights import NO_CLASS_WEIGHTING, balanced_class_weights
 from ser_keras.training.classifier import build_classifier
 from ser_keras.training.recorded_teacher import build_recorded_teacher, record_teacher_logits
 from ser_keras.training.seeds import seed_dropout, seed_model_weights
@@ -314,6 +315,15 @@ class FoldTrainer:
         projection.build((None, None, student_width))
         return projection
 
+    def _class_weight(self) -> dict[int, float] | None:
+        """The training examples' class weights (`Recipe.class_weighting`), or `None` for the paper's loss."""
+        if self.recipe.class_weighting == NO_CLASS_WEIGHTING:
+            return None
+        weights = balanced_class_weights([item.label for item in self.fold.splits.train], self.fold.label_names)
+        logger.info("Class weights (%s): %s.", self.recipe.class_weighting,
+                    ", ".join(f"{name} {weights[index]:.2f}" for index, name in enumerate(self.fold.label_names)))
+        return weights
+
     def build_models(self, text_encoder: keras.Model | None, modality: str, name: str) -> SERModels:
         """One model's head and the models around it, as the fold's settings build them (under the strategy).
 
@@ -395,6 +405,7 @@ class FoldTrainer:
         ]
         # A model whose every stage finished in an earlier run is loaded as it is: no teacher logits, no datasets.
         finished = all(stage_is_done(os.path.join(model_dir, stage_name)) for _, stage_name, *_ in planned)
+        class_weight = None if finished else self._class_weight()
         for seed_stream, stage_name, stage, model, features in planned:
             if finished:
                 stages[stage_name] = load_done_stage(os.path.join(model_dir, stage_name), model)
@@ -428,6 +439,7 @@ class FoldTrainer:
                 seed_stream=seed_stream,
                 class_names=self.fold.label_names,
                 kept_model=model,
+                class_weight=class_weight,
             )
         if text_encoder is not None:
             set_text_encoder_trainable(text_encoder, False)

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from ser_keras.training.losses import (
+    check_label_smoothing,
     classification_cross_entropy,
     distillation_kl_divergence,
     global_batch_mean,
@@ -101,8 +102,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
             raise ValueError(f"`temperature` must be positive; got {temperature}.")
         if feature_loss_weight < 0:
             raise ValueError(f"`feature_loss_weight` must be >= 0; got {feature_loss_weight}.")
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"`label_smoothing` must be in [0, 1); got {label_smoothing}.")
+        label_smoothing = check_label_smoothing(label_smoothing, "`label_smoothing`")
         teacher.trainable = False
         self.teacher = teacher
         self.student = student
@@ -110,7 +110,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         self.temperature = float(temperature)
         self.feature_loss_weight = float(feature_loss_weight)
         self.feature_projection = feature_projection
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = label_smoothing
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
         self.ce_loss_tracker = keras.metrics.Mean(name="ce_loss")

@@ -65,6 +65,19 @@ def distillation_kl_divergence(
     return divergence * temperature**2
 
 
+def check_label_smoothing(value: float, name: str = "label_smoothing") -> float:
+    """`value` as a float when it is a label smoothing in `[0, 1)`; a `ValueError` naming `name` otherwise.
+
+    Example:
+
+    >>> check_label_smoothing(0.1)
+    0.1
+    """
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1); got {value}.")
+    return float(value)
+
+
 def classification_cross_entropy(labels: tf.Tensor, logits: tf.Tensor, label_smoothing: float = 0.0) -> tf.Tensor:
     """Sparse categorical cross-entropy from logits, per example, optionally label-smoothed.
 
@@ -86,8 +99,7 @@ def classification_cross_entropy(labels: tf.Tensor, logits: tf.Tensor, label_smo
     >>> classification_cross_entropy(tf.constant([0]), tf.constant([[2.0, 0.0]]), 0.2).numpy()
     array([0.32692805], dtype=float32)
     """
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}.")
+    check_label_smoothing(label_smoothing)
     labels = tf.reshape(labels, [-1])
     logits = tf.cast(logits, tf.float32)
     if label_smoothing == 0.0:
@@ -110,9 +122,7 @@ class SmoothedSparseCrossEntropy(keras.losses.Loss):
 
     def __init__(self, label_smoothing: float = 0.0, name: str = "smoothed_sparse_cross_entropy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}.")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = check_label_smoothing(label_smoothing)
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         return classification_cross_entropy(y_true, y_pred, self.label_smoothing)

@@ -29,7 +29,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
 import tensorflow as tf
@@ -280,6 +280,7 @@ def run_stage(
     verbose: int | str = "auto",
     kept_model: keras.Model | None = None,
     metrics_callback: keras.callbacks.Callback | None = None,
+    class_weight: Mapping[int, float] | None = None,
 ) -> dict:
     """Fits `model` for one stage and restores the weights of its best validation epoch (or its last).
 
@@ -308,6 +309,8 @@ def run_stage(
             epoch logs before the best epoch is chosen; default: ACC, BACC, MF1
             and WF1 (`ClassificationMetricsCallback`). A stage that does not
             classify (audio embedding distillation) passes its own.
+        class_weight: class index -> weight of the training examples (`fit`'s;
+            `ser_keras.training.class_weights`), or `None`: unweighted.
 
     Returns:
         The stage record: best epoch, best value and the per-epoch history.
@@ -344,6 +347,7 @@ def run_stage(
             epochs=stage.epochs,
             callbacks=callbacks,
             shuffle=False,  # the datasets shuffle themselves, per epoch (see `EpochSeed`)
+            class_weight=None if class_weight is None else dict(class_weight),
             verbose=verbose,
         )
     except KeyboardInterrupt:
