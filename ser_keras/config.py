@@ -54,8 +54,6 @@ from ser_keras.audio.params import DEFAULT_MAX_PATCHES
 from ser_keras.data.corpora import CORPUS_NAMES
 from ser_keras.data.enrolment import ALL_CLIPS, DEFAULT_ENROLMENT_CLIPS, ENROLMENT, check_speaker_statistics_mode
 from ser_keras.modalities import MODALITIES, POOLING_MODES, default_pooling
-from ser_keras.training.class_weights import CLASS_WEIGHTINGS, NO_CLASS_WEIGHTING
-from ser_keras.training.losses import check_label_smoothing
 
 
 #: What a configuration field shapes, declared on every field of the job's configuration with
@@ -172,6 +170,14 @@ def _shaping_values(config: Any, scope: str) -> dict[str, Any]:
         values[item.name] = _shaping_values(value, scope) if dataclasses.is_dataclass(value) else value
     return values
 
+
+#: `Recipe.class_weighting`: the paper's plain loss, or each training example weighted by the
+#: inverse frequency of its class (`ser_keras.training.class_weights`).
+NO_CLASS_WEIGHTING = "none"
+CLASS_WEIGHTINGS = (NO_CLASS_WEIGHTING, "balanced")
+
+#: 3M-SER's dropout rate in the fusion head (`ModelConfig.head_dropout`).
+DEFAULT_HEAD_DROPOUT = 0.5
 
 #: The selection that keeps each stage's final epoch: nothing is chosen on validation.
 LAST_EPOCH = "last"
@@ -314,7 +320,8 @@ class Recipe:
             over three paired seeds (docs/RESULTS.md, MELD).
         class_weighting: `"none"` (the paper's) or `"balanced"`: stages 1 and 2
             weight each training example by the inverse frequency of its class
-            in the training split (`ser_keras.training.class_weights`).
+            in the training split (`ser_keras.training.class_weights`); not the
+            audio stage.
 
     Example:
 
@@ -345,7 +352,8 @@ class Recipe:
     )
 
     def __post_init__(self) -> None:
-        check_label_smoothing(self.label_smoothing, "--label-smoothing")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}.")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}.")
         if self.audio_batch_size < 1:
@@ -729,7 +737,9 @@ class ModelConfig:
     audio_statistics: bool = shapes(TEACHER, True)
     sentence_logits: bool = shapes(TEACHER, False, when=lambda model: model.sentence_logits)
     # Added after models were saved: in the fingerprints only when not 3M-SER's.
-    head_dropout: float = shapes(TEACHER, 0.5, when=lambda model: model.head_dropout != 0.5)
+    head_dropout: float = shapes(
+        TEACHER, DEFAULT_HEAD_DROPOUT, when=lambda model: model.head_dropout != DEFAULT_HEAD_DROPOUT
+    )
 
     def __post_init__(self) -> None:
         _check_choice("modality", self.modality, MODALITIES)

@@ -11,7 +11,7 @@ from ser_keras.data import enrolment, label_sets, speaker_norm, splits, unlabell
 from ser_keras.experiment import cli, reuse
 from ser_keras.config import Recipe, get_recipe
 from ser_keras.reporting import ModelResult, results_markdown, save_results
-from ser_keras.training import embedding_distillation, recorded_teacher, seeds, workers
+from ser_keras.training import class_weights, embedding_distillation, recorded_teacher, seeds, workers
 
 
 def test_paper_preset_holds_the_papers_values():
@@ -76,7 +76,7 @@ def test_save_results_writes_markdown_json_and_png(tmp_path):
 
 @pytest.mark.parametrize("module", [
     config, cli, reporting, latency, modalities, seeds, workers, embedding_distillation, recorded_teacher,
-    labels, enrolment, label_sets, speaker_norm, splits, unlabelled, reuse,
+    labels, enrolment, label_sets, speaker_norm, splits, unlabelled, reuse, class_weights,
 ])
 def test_docstring_examples_run(module):
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -216,6 +216,30 @@ def test_balanced_class_weighting_weighs_the_training_splits_classes():
     assert balanced == {0: 2.0, 1: 1.0, 2: pytest.approx(8 / 12), 3: 1.0}  # angry, happy (absent), sad, neutral
 
 
+@pytest.mark.parametrize("weighting", ["none", "balanced"])
+def test_the_recipes_class_weights_reach_the_stage_the_trainer_runs(monkeypatch, tmp_path, weighting):
+    import tensorflow as tf
+
+    from ser_keras.config import StageConfig
+    from ser_keras.data.splits import Splits
+    from ser_keras.experiment import trainer as trainer_module
+
+    train = [Utterance(f"u{index}", "", label, audio_path=str(tmp_path / "unused.wav"))
+             for index, label in enumerate(["sad"] * 3 + ["angry"])]
+    embeddings = {item.utterance_id: np.ones((2, 128), "float32") for item in train}
+    recipe = get_recipe("demo", class_weighting=weighting, transfer=StageConfig(epochs=1))
+    trainer = trainer_module.FoldTrainer(
+        trainer_module.FoldData("main", Splits(train, train, []), str(tmp_path), LABELS), recipe, None, embeddings,
+        tf.distribute.get_strategy(), pooling="mean", modality="audio",
+    )
+    seen = []
+    monkeypatch.setattr(trainer_module, "run_stage",
+                        lambda *args, **kwargs: seen.append(kwargs["class_weight"]) or {"best_epoch": 0})
+    trainer.train("student", str(tmp_path), None, {item.utterance_id: np.ones((1, 8), "float32") for item in train})
+    expected = {0: 2.0, 1: 1.0, 2: pytest.approx(2 / 3), 3: 1.0} if weighting == "balanced" else None
+    assert seen == [expected]  # an audio-only model: stage 1 alone
+
+
 def test_the_jobs_head_dropout_reaches_every_model_the_fold_trainer_builds():
     import types
 

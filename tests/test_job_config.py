@@ -137,6 +137,9 @@ def test_head_dropout_flag_sets_the_model_and_enters_the_fingerprints_only_when_
     assert lighter.fingerprint_fields(teacher_only=True)["model"]["head_dropout"] == 0.1
     assert lighter.teacher_fingerprint() != default.teacher_fingerprint()
     assert parse("--head-dropout", "0.5").teacher_fingerprint() == default.teacher_fingerprint()
+    from ser_keras.models.fusion import DROPOUT_RATE
+
+    assert default.model.head_dropout == DROPOUT_RATE  # the job's default is the head's own (3M-SER's)
     with pytest.raises(ValueError, match="--head-dropout must be in"):
         parse("--head-dropout", "1")
 

@@ -58,6 +58,7 @@ def test_each_loss_part_is_its_own_metric_and_matches_numpy():
     assert unweighted["accuracy"] == pytest.approx(np.mean(student_classes == labels))
     assert weighted["loss"] == pytest.approx(np.mean(weights * total), rel=1e-4)
     assert weighted["kl_loss"] == pytest.approx(np.mean(weights * kl), rel=1e-4)
+    assert weighted["accuracy"] == unweighted["accuracy"]  # as a classifier's compiled metrics: unweighted
 
 
 def test_distillation_moves_the_student_toward_the_teacher():

@@ -27,14 +27,13 @@ import logging
 import os
 import shutil
 
-from ser_keras.config import DataConfig, get_recipe
+from ser_keras.config import CLASS_WEIGHTINGS, DEFAULT_HEAD_DROPOUT, DataConfig, get_recipe
 from ser_keras.data import EncoderCache
 from ser_keras.experiment.cli import with_finetune_flags
 from ser_keras.experiment.data import job_folds, load_corpus
 from ser_keras.experiment.trainer import FoldData, FoldTrainer
 from ser_keras.text import load_text_encoder
 from ser_keras.text.tokenizer import load_text_preprocessor
-from ser_keras.training.class_weights import CLASS_WEIGHTINGS
 from ser_keras.training.seeds import seed_process
 from ser_keras.training.strategy import get_strategy
 
@@ -51,13 +50,22 @@ def main() -> None:
     parser.add_argument("--label-smoothing", type=float, default=None, help="stages 1 and 2 (job: --label-smoothing)")
     parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default=None,
                         help="stages 1 and 2 (job: --class-weighting)")
-    parser.add_argument("--head-dropout", type=float, default=0.5, help="the fusion head's (job: --head-dropout)")
+    parser.add_argument("--head-dropout", type=float, default=DEFAULT_HEAD_DROPOUT,
+                        help="the fusion head's (job: --head-dropout)")
     parser.add_argument("--pooling", choices=("cls", "mean", "max"), default="cls", help="the head's readout (job: --pooling)")
     parser.add_argument("--transfer-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="the recipe's seed (the split is MELD's own)")
     parser.add_argument("--stage1-from", help="a finished stage-1 folder (<variant>/teacher/transfer) to start from")
     parser.add_argument("--cache-dir", default=None, help="(default: <output_dir>/../cache)")
     args = parser.parse_args()
+    stage_one_flags = {
+        "--sentence-logits": args.sentence_logits, "--label-smoothing": args.label_smoothing is not None,
+        "--class-weighting": args.class_weighting is not None, "--pooling": args.pooling != "cls",
+        "--head-dropout": args.head_dropout != DEFAULT_HEAD_DROPOUT, "--transfer-epochs": args.transfer_epochs is not None,
+    }
+    if args.stage1_from and any(stage_one_flags.values()):
+        given = ", ".join(flag for flag, set_ in stage_one_flags.items() if set_)
+        parser.error(f"{given} change stage 1: train it (leave out --stage1-from).")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     seed_process(args.seed)  # as the job does: a variant trains as the job's model with its flags, to the bit
 

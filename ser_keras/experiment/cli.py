@@ -31,8 +31,10 @@ from typing import Any
 from ser_keras.audio.params import DEFAULT_MAX_PATCHES
 from ser_keras.config import (
     AUDIO_ENCODERS,
+    CLASS_WEIGHTINGS,
     COMPACT_STUDENTS,
     DATASETS,
+    DEFAULT_HEAD_DROPOUT,
     DEFAULT_JOB_SEQUENCE_LENGTH,
     LABEL_SUBSETS,
     PRESETS,
@@ -54,7 +56,6 @@ from ser_keras.experiment.seeds import parse_seeds, run_seeds
 from ser_keras.labels import parse_label_map, parse_labels
 from ser_keras.modalities import MODALITIES, POOLING_MODES
 from ser_keras.tensorflow_logs import add_verbose_flag
-from ser_keras.training.class_weights import CLASS_WEIGHTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -349,7 +350,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
         help="the heads of models with text also add linear logits of the mean-pooled text features "
              "(the sentence embedding MiniLM is trained to give) to the fused [CLS] logits (off: the paper's head)",
     )
-    model.add_argument("--head-dropout", type=float, default=0.5, metavar="P",
+    model.add_argument("--head-dropout", type=float, default=DEFAULT_HEAD_DROPOUT, metavar="P",
                        help="the fusion head's dropout rate: its attention blocks and before its classifier "
                             "(default: %(default)s, 3M-SER's)")
 
@@ -371,8 +372,8 @@ def add_job_arguments(parser: argparse.ArgumentParser, default_run_name: str = "
     training.add_argument("--label-smoothing", type=float, metavar="E",
                           help="smooth the label targets of stages 1 and 2 by E in [0, 1) (default: 0, the paper's)")
     training.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS,
-                          help="stages 1 and 2: balanced weighs each training example by the inverse frequency "
-                               "of its class (default: none, the paper's)")
+                          help="stages 1 and 2 (not the audio stage): balanced weighs each training example by "
+                               "the inverse frequency of its class (default: none, the paper's)")
     training.add_argument("--no-audio-augmentation", action="store_true",
                           help="the audio stage trains on unmasked patches (default: SpecAugment masks)")
     training.add_argument("--selection", choices=SELECTION_METRICS,

@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from ser_keras.audio.statistics import UTTERANCE_STATISTICS_SIZE
-from ser_keras.config import Recipe, StageConfig
+from ser_keras.config import NO_CLASS_WEIGHTING, Recipe, StageConfig
 from ser_keras.data import Splits, make_dataset
 from ser_keras.data.pipeline import Preprocessor
 from ser_keras.experiment.audio_stage import AudioBranch
@@ -58,7 +58,7 @@ from ser_keras.training import (
     confusion_matrix,
     predict_classes,
 )
-from ser_keras.training.class_weights import NO_CLASS_WEIGHTING, balanced_class_weights
+from ser_keras.training.class_weights import balanced_class_weights
 from ser_keras.training.classifier import build_classifier
 from ser_keras.training.recorded_teacher import build_recorded_teacher, record_teacher_logits
 from ser_keras.training.seeds import seed_dropout, seed_model_weights

@@ -17,17 +17,14 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
-#: `Recipe.class_weighting`: none (the paper's plain loss) or balanced (inverse class frequency).
-NO_CLASS_WEIGHTING = "none"
-BALANCED = "balanced"
-CLASS_WEIGHTINGS = (NO_CLASS_WEIGHTING, BALANCED)
-
 
 def balanced_class_weights(labels: Sequence[str], label_names: Sequence[str]) -> dict[int, float]:
     """`n / (k * n_c)` for each class `c` of the `k` classes present among the `n` labels.
 
     A class of `label_names` absent from `labels` gets 1 (it has no example to weight), so the
-    weights average to 1 over the examples and the loss keeps its scale.
+    weights average to 1 over the examples and the loss keeps its scale. The trainer counts
+    the training split's labels; a clip that a cache skipped (undecodable audio) still counts,
+    so the weights then balance its examples up to those few.
 
     Args:
         labels: the training examples' labels.

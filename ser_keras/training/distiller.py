@@ -44,7 +44,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
     batch under `tf.distribute` (see `global_batch_mean`), so the same global
     batch gives the same update on one device or on several; sample weights
     (also from `fit(class_weight=...)`) scale each example, as in Keras'
-    `"sum_over_batch_size"` reduction.
+    `"sum_over_batch_size"` reduction (the loss parts; `accuracy` stays unweighted).
 
     Metrics: `loss` (the weighted sum), `kl_loss` (the KL term times `T**2`),
     `ce_loss`, `feature_loss` (each part before its weight) and the student's
@@ -205,7 +205,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         trainable_weights = self.trainable_weights
         gradients = tape.gradient(scaled_loss, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))
-        return self._update_metrics(labels, student_outputs, parts, sample_weight)
+        return self._update_metrics(labels, student_outputs, parts)
 
     def test_step(self, data):
         inputs, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -215,7 +215,7 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
         parts = self.compute_loss_parts(
             labels, teacher_outputs, student_outputs, student_inputs, sample_weight
         )
-        return self._update_metrics(labels, student_outputs, parts, sample_weight)
+        return self._update_metrics(labels, student_outputs, parts)
 
     def compute_loss_parts(
         self,
@@ -270,14 +270,13 @@ class Distiller(MultiReplicaFitMixin, keras.Model):
             parts = {name: weights * values for name, values in parts.items()}
         return parts
 
-    def _update_metrics(self, labels, student_outputs, parts, sample_weight):
+    def _update_metrics(self, labels, student_outputs, parts):
         self.loss_tracker.update_state(parts["loss"])
         self.kl_loss_tracker.update_state(parts["kl_loss"])
         self.ce_loss_tracker.update_state(parts["ce_loss"])
         self.feature_loss_tracker.update_state(parts["feature_loss"])
-        self.accuracy_tracker.update_state(
-            labels, student_outputs["logits"], sample_weight=sample_weight
-        )
+        # Unweighted, as a classifier's compiled `metrics` are: the same training accuracy with or without weights.
+        self.accuracy_tracker.update_state(labels, student_outputs["logits"])
         return self.multi_worker_safe_logs(
             {metric.name: metric.result() for metric in self.metrics}
         )
