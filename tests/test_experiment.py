@@ -209,7 +209,7 @@ def test_balanced_class_weighting_weighs_the_training_splits_classes():
     fold = FoldData("main", Splits(train, [], []), "unused", LABELS)
 
     def weights(recipe):
-        return FoldTrainer(fold, recipe, None, None, tf.distribute.get_strategy(), modality="text")._class_weight()
+        return FoldTrainer(fold, recipe, None, None, tf.distribute.get_strategy(), modality="text").class_weight
 
     assert weights(get_recipe("demo")) is None
     balanced = weights(get_recipe("demo", class_weighting="balanced"))
@@ -217,7 +217,9 @@ def test_balanced_class_weighting_weighs_the_training_splits_classes():
 
 
 @pytest.mark.parametrize("weighting", ["none", "balanced"])
-def test_the_recipes_class_weights_reach_the_stage_the_trainer_runs(monkeypatch, tmp_path, weighting):
+def test_the_recipes_class_weights_reach_the_stage_the_trainer_runs(monkeypatch, tmp_path, caplog, weighting):
+    import logging
+
     import tensorflow as tf
 
     from ser_keras.config import StageConfig
@@ -235,9 +237,14 @@ def test_the_recipes_class_weights_reach_the_stage_the_trainer_runs(monkeypatch,
     seen = []
     monkeypatch.setattr(trainer_module, "run_stage",
                         lambda *args, **kwargs: seen.append(kwargs["class_weight"]) or {"best_epoch": 0})
-    trainer.train("student", str(tmp_path), None, {item.utterance_id: np.ones((1, 8), "float32") for item in train})
+    features = {item.utterance_id: np.ones((1, 8), "float32") for item in train}
+    with caplog.at_level(logging.INFO, logger="ser_keras.experiment.trainer"):
+        for name in ("student", "other_student"):
+            trainer.train(name, str(tmp_path), None, features)
     expected = {0: 2.0, 1: 1.0, 2: pytest.approx(2 / 3), 3: 1.0} if weighting == "balanced" else None
-    assert seen == [expected]  # an audio-only model: stage 1 alone
+    assert seen == [expected, expected]  # audio-only models: stage 1 alone
+    logged = [record for record in caplog.records if record.getMessage().startswith("Class weights")]
+    assert len(logged) == (1 if weighting == "balanced" else 0)  # once per fold, not per model
 
 
 def test_the_jobs_head_dropout_reaches_every_model_the_fold_trainer_builds():

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -315,8 +316,17 @@ class FoldTrainer:
         projection.build((None, None, student_width))
         return projection
 
-    def _class_weight(self) -> dict[int, float] | None:
-        """The training examples' class weights (`Recipe.class_weighting`), or `None` for the paper's loss."""
+    @functools.cached_property
+    def class_weight(self) -> dict[int, float] | None:
+        """The training examples' class weights (`Recipe.class_weighting`), or `None` for the paper's loss.
+
+        Computed (and logged) once per fold: every model of the fold trains on the same split.
+
+        Example:
+
+        >>> trainer.class_weight  # doctest: +SKIP
+        {0: 1.29, 1: 0.82, 2: 2.09, 3: 0.3}
+        """
         if self.recipe.class_weighting == NO_CLASS_WEIGHTING:
             return None
         weights = balanced_class_weights([item.label for item in self.fold.splits.train], self.fold.label_names)
@@ -405,7 +415,6 @@ class FoldTrainer:
         ]
         # A model whose every stage finished in an earlier run is loaded as it is: no teacher logits, no datasets.
         finished = all(stage_is_done(os.path.join(model_dir, stage_name)) for _, stage_name, *_ in planned)
-        class_weight = None if finished else self._class_weight()
         for seed_stream, stage_name, stage, model, features in planned:
             if finished:
                 stages[stage_name] = load_done_stage(os.path.join(model_dir, stage_name), model)
@@ -439,7 +448,7 @@ class FoldTrainer:
                 seed_stream=seed_stream,
                 class_names=self.fold.label_names,
                 kept_model=model,
-                class_weight=class_weight,
+                class_weight=self.class_weight,
             )
         if text_encoder is not None:
             set_text_encoder_trainable(text_encoder, False)
